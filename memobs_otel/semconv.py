@@ -1,0 +1,98 @@
+"""Every attribute, event and span name memobs emits, in one place.
+
+The names follow the OpenTelemetry GenAI memory/retrieval conventions
+(``gen_ai.*``), OpenInference's retriever conventions (``openinference.*``,
+``retrieval.documents.*``) so that Phoenix, Langfuse and MLflow show a
+retrieval span with its documents, and memobs's own ``memobs.*`` namespace for
+what neither covers: one event per injected memory entity, citations and
+writes. The SQLite exporter, the OTLP ingester and the query module read
+the same constants, so a name changes here or nowhere.
+"""
+
+# --- retrieval span -------------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_MEMORY_STORE_ID = "gen_ai.memory.store.id"
+GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
+GEN_AI_MEMORY_RECORD_COUNT = "gen_ai.memory.record.count"
+GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
+
+OPERATION_SEARCH_MEMORY = "search_memory"
+OPERATION_RETRIEVAL = "retrieval"
+
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OPENINFERENCE_KIND_RETRIEVER = "RETRIEVER"
+INPUT_VALUE = "input.value"  # the query text; only with content capture on
+RETRIEVAL_DOCUMENT_PREFIX = "retrieval.documents"
+RETRIEVAL_DOCUMENT_ID = "document.id"
+RETRIEVAL_DOCUMENT_SCORE = "document.score"
+RETRIEVAL_DOCUMENT_CONTENT = "document.content"
+MAX_RETRIEVAL_DOCUMENTS = 32  # documents listed as span attributes
+
+MEMOBS_INJECTION_COUNT = "memobs.injection.count"
+MEMOBS_INJECTION_TOKENS = "memobs.injection.tokens"
+MEMOBS_TOKENIZER = "memobs.tokenizer"
+MEMOBS_TOKENS_ESTIMATED = "memobs.tokens.estimated"
+# set on a retrieval span that ran inside another one (an ensemble's member
+# retriever): its documents are listed, but the injections belong to the outer
+# span, so no memobs.injection events are emitted for it.
+MEMOBS_NESTED = "memobs.retrieval.nested"
+# on the child spans that carry events past the SDK's per-span event limit
+MEMOBS_OVERFLOW_SPAN_NAME = "memobs.injection.overflow"
+MEMOBS_OVERFLOW_FIRST_RANK = "memobs.overflow.first_rank"
+
+USER_ID = "user.id"
+SESSION_ID = "session.id"
+MEMOBS_REQUEST_ID = "memobs.request.id"
+ERROR_TYPE = "error.type"
+
+# --- events ---------------------------------------------------------------
+EVENT_INJECTION = "memobs.injection"
+EVENT_CITATION = "memobs.citation"
+EVENT_WRITE = "memobs.entity.write"
+
+ENTITY_TYPE = "memobs.entity.type"
+ENTITY_ID = "memobs.entity.id"
+ENTITY_RANK = "memobs.entity.rank"
+ENTITY_SCORE = "memobs.entity.score"
+ENTITY_TOKENS = "memobs.entity.tokens"
+ENTITY_CONTENT_HASH = "memobs.entity.content_hash"
+ENTITY_SIMHASH = "memobs.entity.simhash"
+ENTITY_CREATED_AT = "memobs.entity.created_at"
+ENTITY_UPDATED_AT = "memobs.entity.updated_at"
+ENTITY_STATUS = "memobs.entity.status"
+ENTITY_VERSION = "memobs.entity.version"
+ENTITY_PARENT_ID = "memobs.entity.parent_id"
+ENTITY_SUPERSEDED_BY = "memobs.entity.superseded_by"
+ENTITY_TITLE = "memobs.entity.title"
+ENTITY_CONTENT = "memobs.entity.content"  # only with content capture on
+
+# lifecycle fields read from an item or its metadata -> event attribute
+LIFECYCLE_ATTRIBUTES = {
+    "created_at": ENTITY_CREATED_AT,
+    "updated_at": ENTITY_UPDATED_AT,
+    "status": ENTITY_STATUS,
+    "version": ENTITY_VERSION,
+    "parent_id": ENTITY_PARENT_ID,
+    "superseded_by": ENTITY_SUPERSEDED_BY,
+    "title": ENTITY_TITLE,
+}
+
+CITATION_METHOD = "memobs.citation.method"
+CITATION_SCORE = "memobs.citation.score"
+CITATION_EXPLICIT = "explicit"
+CITATION_MARKER = "marker"
+CITATION_OVERLAP = "overlap"
+
+WRITE_OP = "memobs.write.op"
+WRITE_OPS = ("create", "update", "delete", "archive")
+# span name per write op; an archive is an update whose status is "archived"
+WRITE_SPAN_NAMES = {
+    "create": "create_memory",
+    "update": "update_memory",
+    "delete": "delete_memory",
+    "archive": "update_memory",
+}
+CITE_SPAN_NAME = "cite_memory"
+
+# --- instrumentation scope ------------------------------------------------
+TRACER_NAME = "memobs_otel"
