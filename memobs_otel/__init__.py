@@ -1,0 +1,37 @@
+"""memobs_otel — memory observability for AI agents, as OpenTelemetry middleware.
+
+    import memobs_otel as memobs
+
+    memobs.configure(db_path="memobs.db")
+
+    @memobs.observe_retrieval(entity_type="playbook", store="playbooks")
+    def search_playbooks(query, k=5):
+        ...
+
+    with memobs.context(user_id="u-1", session_id="s-1"):
+        hits = search_playbooks("refund policy")
+
+Every entity a decorated search returns becomes a ``memobs.injection`` span
+event with its token count, ids, rank, score and content fingerprint; see
+the README for the query API, the CLI and the OTLP set-up.
+"""
+
+from .context import context
+from .decorators import observe_retrieval
+from .hookspecs import hookimpl
+from .instrumentation import instrument, uninstrument
+from .recording import cite, record_injection, record_write
+from .setup import MemobsHandle, configure
+
+__all__ = [
+    "MemobsHandle",
+    "cite",
+    "configure",
+    "context",
+    "hookimpl",
+    "instrument",
+    "observe_retrieval",
+    "record_injection",
+    "record_write",
+    "uninstrument",
+]

@@ -1,0 +1,104 @@
+"""Runtime settings, read from the environment and from ``configure()``.
+
+| variable | meaning | default |
+|---|---|---|
+| ``MEMOBS_ENABLED`` | ``false`` makes every decorator and patch a pass-through | ``true`` |
+| ``OTEL_SDK_DISABLED`` | ``true`` does the same (the OTel-wide switch) | ``false`` |
+| ``MEMOBS_CAPTURE_CONTENT`` | ``true`` exports memory content and query text | ``false`` |
+| ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` | ``true`` (or ``SPAN_ONLY``/``EVENT_ONLY``/``SPAN_AND_EVENT``) does the same | unset |
+| ``MEMOBS_TOKEN_ENCODING`` | tiktoken encoding for token counts | ``cl100k_base`` |
+
+The environment is read when memobs is imported and again at every
+``memobs.configure()`` (or ``reload_settings()``); the hot path only reads
+the cached ``settings`` object, so the kill switch costs one attribute read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from . import semconv
+from .measure import Measurer
+from .tokens import DEFAULT_ENCODING, get_tokenizer
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_GENAI_CONTENT_ON = _TRUE | {"span_only", "event_only", "span_and_event"}
+
+
+def env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return default
+
+
+def _capture_from_env() -> bool:
+    if env_flag("MEMOBS_CAPTURE_CONTENT", False):
+        return True
+    genai = os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
+    return genai in _GENAI_CONTENT_ON
+
+
+@dataclass
+class Settings:
+    enabled: bool = True
+    capture_content: bool = False
+    encoding: str = DEFAULT_ENCODING
+    measurer: Measurer | None = None  # built lazily: loading an encoding takes ~0.2 s
+
+    def get_measurer(self) -> Measurer:
+        measurer = self.measurer
+        if measurer is None:
+            measurer = self.measurer = Measurer(get_tokenizer(self.encoding))
+        return measurer
+
+
+settings = Settings()
+_tracer_provider = None  # set by configure(); None = the global provider
+_tracer = trace.get_tracer(semconv.TRACER_NAME)
+
+
+def reload_settings(capture_content: bool | None = None, encoding: str | None = None) -> Settings:
+    """Re-read the environment; explicit arguments win over variables."""
+    enabled = env_flag("MEMOBS_ENABLED", True) and not env_flag("OTEL_SDK_DISABLED", False)
+    capture = _capture_from_env() if capture_content is None else bool(capture_content)
+    enc = encoding or os.environ.get("MEMOBS_TOKEN_ENCODING") or DEFAULT_ENCODING
+    if enc != settings.encoding:
+        settings.measurer = None
+    settings.enabled, settings.capture_content, settings.encoding = enabled, capture, enc
+    return settings
+
+
+def use_tracer_provider(provider) -> None:
+    """Make memobs record through ``provider`` (``None``: the global one)."""
+    global _tracer_provider, _tracer
+    _tracer_provider = provider
+    if provider is None:
+        _tracer = trace.get_tracer(semconv.TRACER_NAME)
+    else:
+        _tracer = provider.get_tracer(semconv.TRACER_NAME, _version())
+
+
+def get_tracer():
+    return _tracer
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("memobs_otel")
+    except Exception:  # noqa: BLE001
+        return "0"
+
+
+reload_settings()

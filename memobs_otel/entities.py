@@ -1,0 +1,241 @@
+"""Turning a search function's return value into memory entities.
+
+An ``Entity`` is what gets injected into a prompt: an id, its content, the
+retriever's score and rank, its metadata and lifecycle fields. The built-in
+extractor understands, by shape rather than by import (so no framework
+needs to be installed):
+
+- ``None`` (nothing), a string (one entity), a dict (one entity);
+- mem0-style results ``{"results": [...]}``;
+- lists, tuples, sets and iterables of any of the shapes here;
+- ``(item, score)`` pairs, as ``similarity_search_with_score`` returns;
+- dataclasses and pydantic models;
+- LangChain ``Document`` (``page_content`` + ``metadata`` + ``id``);
+- LlamaIndex ``NodeWithScore`` (``.node`` + ``.score``) and its nodes
+  (``node_id``, ``get_content()``, ``metadata``);
+- any other object: its attributes, read like dict keys.
+
+Fields are looked up under common names (``id``/``memory_id``/``doc_id``…,
+``content``/``memory``/``text``/``page_content``…, ``score``/``similarity``…);
+lifecycle fields (``created_at``, ``updated_at``, ``status``, ``version``,
+``parent_id``, ``superseded_by``, ``title``/``name``) come from the item
+itself, else from its ``metadata``. An item without an id gets a stable one:
+the first 16 hex chars of its content hash. Plugins can take over extraction
+for their own types with the ``memobs_extract_entities`` hook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable
+
+from .fingerprint import content_hash
+
+ID_KEYS = ("id", "entity_id", "memory_id", "doc_id", "document_id", "node_id", "id_", "uuid", "key", "_id")
+CONTENT_KEYS = ("content", "memory", "text", "page_content", "document", "body", "value", "data")
+SCORE_KEYS = ("score", "similarity", "relevance_score", "_score")
+LIFECYCLE_KEYS = ("created_at", "updated_at", "status", "version", "parent_id", "superseded_by")
+TITLE_KEYS = ("title", "name")
+
+
+@dataclass
+class Entity:
+    entity_type: str
+    entity_id: str
+    content: str
+    score: float | None = None
+    rank: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: Any = None
+    updated_at: Any = None
+    status: str | None = None
+    version: Any = None
+    parent_id: str | None = None
+    superseded_by: str | None = None
+    title: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.entity_type, self.entity_id)
+
+
+def attribute_value(value: Any) -> str | int | float | bool | None:
+    """A value as an OpenTelemetry attribute (primitive) or ``None``."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_mapping(item: Any) -> Mapping[str, Any] | None:
+    """A read-only field view of an item, or None for unsupported values."""
+    if isinstance(item, Mapping):
+        return item
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return None
+
+
+class _Attrs(Mapping):
+    """Dict-like view of an arbitrary object's attributes."""
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self._obj, key)
+        except Exception:  # noqa: BLE001 - properties may raise
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return getattr(self._obj, key, default)
+        except Exception:  # noqa: BLE001
+            return default
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = fields.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _content_of(item: Any, fields: Mapping[str, Any]) -> str:
+    get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
+    if callable(get_content) and not isinstance(item, Mapping):
+        try:
+            text = get_content()
+            if isinstance(text, str):
+                return text
+        except Exception:  # noqa: BLE001
+            pass
+    value = _first(fields, CONTENT_KEYS)
+    if isinstance(value, str):
+        return value
+    if value is not None:
+        return _stable_text(value)
+    if isinstance(fields, _Attrs):
+        dump = getattr(item, "model_dump", None)  # pydantic: its fields as JSON
+        if callable(dump):
+            try:
+                return _stable_text(dump())
+            except Exception:  # noqa: BLE001
+                pass
+        return str(item)
+    return _stable_text(fields)
+
+
+def _stable_text(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    except Exception:  # noqa: BLE001
+        return str(value)
+
+
+def entity_from_item(item: Any, entity_type: str, score: float | None = None, rank: int = 0) -> Entity:
+    """One entity from one result item (a dict, model, document or node)."""
+    if isinstance(item, str):
+        return Entity(entity_type, content_hash(item)[:16], item, score, rank)
+    fields = _as_mapping(item)
+    if fields is None:
+        fields = _Attrs(item)
+    metadata = fields.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    content = _content_of(item, fields)
+    raw_id = _first(fields, ID_KEYS)
+    if raw_id is None:
+        raw_id = _first(metadata, ID_KEYS)
+    if score is None:
+        raw_score = _first(fields, SCORE_KEYS)
+        score = float(raw_score) if _is_number(raw_score) else None
+
+    def lifecycle(key: str) -> Any:
+        value = fields.get(key)
+        return metadata.get(key) if value is None else value
+
+    title = _first(fields, TITLE_KEYS)
+    if title is None:
+        title = _first(metadata, TITLE_KEYS)
+    return Entity(
+        entity_type=entity_type,
+        entity_id=str(raw_id) if raw_id is not None else content_hash(content)[:16],
+        content=content,
+        score=score,
+        rank=rank,
+        metadata=dict(metadata),
+        created_at=attribute_value(lifecycle("created_at")),
+        updated_at=attribute_value(lifecycle("updated_at")),
+        status=attribute_value(lifecycle("status")),
+        version=attribute_value(lifecycle("version")),
+        parent_id=attribute_value(lifecycle("parent_id")),
+        superseded_by=attribute_value(lifecycle("superseded_by")),
+        title=attribute_value(title) if title is not None and not isinstance(title, Mapping) else None,
+    )
+
+
+def _items(result: Any) -> list[tuple[Any, float | None]]:
+    """Flatten a result into ``(item, score)`` pairs."""
+    if result is None:
+        return []
+    if isinstance(result, (str, bytes)):
+        return [(result.decode("utf-8", "replace") if isinstance(result, bytes) else result, None)]
+    if isinstance(result, Mapping):
+        inner = result.get("results")
+        if isinstance(inner, (list, tuple)):  # mem0 {"results": [...], "relations": ...}
+            return _items(inner)
+        return [(result, None)]
+    if isinstance(result, tuple) and len(result) == 2 and _is_number(result[1]) and not _is_number(result[0]):
+        return [(result[0], float(result[1]))]
+    if hasattr(result, "node") and hasattr(result, "score"):  # NodeWithScore
+        score = getattr(result, "score", None)
+        return [(result.node, float(score) if _is_number(score) else None)]
+    if _as_mapping(result) is not None or hasattr(type(result), "model_fields"):
+        return [(result, None)]
+    if isinstance(result, Iterable):
+        pairs: list[tuple[Any, float | None]] = []
+        for element in result:
+            if isinstance(element, (list, tuple)) and len(element) == 2 and _is_number(element[1]) \
+                    and not _is_number(element[0]):
+                pairs.append((element[0], float(element[1])))
+            elif isinstance(element, Mapping) or isinstance(element, str):
+                pairs.append((element, None))
+            else:
+                pairs.extend(_items(element))
+        return pairs
+    return [(result, None)]
+
+
+def extract_entities(result: Any, entity_type: str | Callable[[Entity], str]) -> list[Entity]:
+    """The built-in extractor: every entity in ``result``, ranked from 0.
+
+    ``entity_type`` is a string, or a callable given each entity (its type
+    set to ``"memory"`` first) that returns the type to use.
+    """
+    static_type = entity_type if isinstance(entity_type, str) else "memory"
+    entities = [entity_from_item(item, static_type, score, rank)
+                for rank, (item, score) in enumerate(_items(result))]
+    if not isinstance(entity_type, str):
+        for entity in entities:
+            entity.entity_type = str(entity_type(entity))
+    return entities

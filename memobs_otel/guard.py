@@ -1,0 +1,49 @@
+"""The never-raise guard.
+
+memobs sits on the agent's hot path; nothing it does may raise into the
+agent's code. Every piece of memobs work that could fail (extraction,
+tokenizer, hooks, exporter) runs through ``safe_invoke`` or ``log_once``:
+failures are logged at WARNING at most once per *kind* (so a broken plugin
+does not flood the log on every call) and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+logger = logging.getLogger("memobs_otel")
+
+_seen: set[str] = set()
+_seen_lock = threading.Lock()
+
+
+def log_once(kind: str, exc: BaseException | None = None, message: str | None = None) -> None:
+    """Log a memobs failure of ``kind`` the first time it happens."""
+    with _seen_lock:
+        if kind in _seen:
+            return
+        _seen.add(kind)
+    text = message or f"memobs: {kind} failed"
+    if exc is not None:
+        # the class name only: an exception message may quote memory content
+        logger.warning("%s (%s); memobs keeps going and will not repeat this warning",
+                       text, type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+    else:
+        logger.warning("%s; memobs will not repeat this warning", text)
+
+
+def reset_logged() -> None:
+    """Forget which kinds were logged (tests)."""
+    with _seen_lock:
+        _seen.clear()
+
+
+def safe_invoke(kind: str, fn: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
+    """Call ``fn``; on any exception log it once under ``kind`` and return ``default``."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the whole point
+        log_once(kind, exc)
+        return default

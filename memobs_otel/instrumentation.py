@@ -1,0 +1,223 @@
+"""``memobs.instrument`` / ``memobs.uninstrument``: patch code you don't own.
+
+    memobs.instrument()                      # every installed framework plugin
+    memobs.instrument("langchain")           # one framework
+    memobs.instrument("my_pkg.search:Index.query", entity_type="fact", store="facts")
+    memobs.uninstrument("my_pkg.search:Index.query")
+
+A dotted-path target ``"package.module:Attr.method"`` gets the same recording
+as ``@observe_retrieval`` (options: ``entity_type``, ``store``,
+``operation``). Instrumenting twice is a no-op; ``uninstrument`` puts the
+original attribute back exactly (the raw class ``__dict__`` entry, so
+staticmethods and classmethods survive). Naming a framework that is not
+installed is a logged no-op that returns ``False``.
+
+Framework plugins subclass ``Instrumentor``: set ``name`` and ``modules``
+(import names that must be installed), implement ``_instrument`` with
+``self.wrap(owner, "method", wrapper)`` calls; unwrapping is automatic.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import threading
+from typing import Any, Callable
+
+import wrapt
+
+from . import plugins
+from .recording import RetrievalSpec, observe_call, observe_call_async
+
+logger = logging.getLogger("memobs_otel")
+_MISSING = object()
+
+
+class Patch:
+    """One attribute replaced by a wrapt wrapper, restorable."""
+
+    def __init__(self, owner: Any, attribute: str, wrapper: Callable) -> None:
+        self.owner, self.attribute = owner, attribute
+        self.original = vars(owner).get(attribute, _MISSING) if hasattr(owner, "__dict__") else _MISSING
+        wrapt.wrap_function_wrapper(owner, attribute, wrapper)
+
+    def restore(self) -> None:
+        if self.original is _MISSING:
+            try:
+                delattr(self.owner, self.attribute)  # it was inherited: drop our override
+            except AttributeError:
+                pass
+        else:
+            setattr(self.owner, self.attribute, self.original)
+
+
+def is_async_callable(owner: Any, attribute: str) -> bool:
+    raw = inspect.getattr_static(owner, attribute)
+    target = raw.__func__ if isinstance(raw, (classmethod, staticmethod)) else raw
+    return inspect.iscoroutinefunction(target)
+
+
+def retrieval_wrapper(spec: RetrievalSpec, is_async: bool) -> Callable:
+    """A wrapt wrapper recording calls like ``@observe_retrieval`` does."""
+    if is_async:
+        def wrapper(wrapped, instance, args, kwargs):
+            return observe_call_async(wrapped, args, kwargs, spec)
+    else:
+        def wrapper(wrapped, instance, args, kwargs):
+            return observe_call(wrapped, args, kwargs, spec)
+    return wrapper
+
+
+class Instrumentor:
+    """Base class of framework instrumentations (see the module docstring)."""
+
+    name: str = ""
+    modules: tuple[str, ...] = ()
+    instruments: tuple[str, ...] = ()  # requirement strings, for people and `memobs doctor`
+
+    def __init__(self) -> None:
+        self._patches: list[Patch] = []
+        self._instrumented = False
+        self._lock = threading.RLock()
+
+    @property
+    def is_instrumented(self) -> bool:
+        return self._instrumented
+
+    def is_available(self) -> bool:
+        try:
+            return all(importlib.util.find_spec(m) is not None for m in self.modules)
+        except (ImportError, ValueError):
+            return False
+
+    def instrument(self, **options: Any) -> bool:
+        with self._lock:
+            if self._instrumented:
+                return True
+            if not self.is_available():
+                logger.info("memobs: %s is not installed; nothing to instrument", self.name)
+                return False
+            try:
+                self._instrument(**options)
+            except Exception:
+                self._unwrap_all()
+                raise
+            self._instrumented = True
+            return True
+
+    def uninstrument(self) -> None:
+        with self._lock:
+            if not self._instrumented:
+                return
+            try:
+                self._uninstrument()
+            finally:
+                self._unwrap_all()
+                self._instrumented = False
+
+    def wrap(self, owner: Any, attribute: str, wrapper: Callable) -> None:
+        self._patches.append(Patch(owner, attribute, wrapper))
+
+    def _unwrap_all(self) -> None:
+        while self._patches:
+            self._patches.pop().restore()
+
+    def _instrument(self, **options: Any) -> None:
+        raise NotImplementedError
+
+    def _uninstrument(self) -> None:
+        """Extra clean-up beyond the automatic unwrapping (optional)."""
+
+
+class DottedPathInstrumentor(Instrumentor):
+    """Patches one ``"module:Attr.method"`` target."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.name = target
+        module_name, _, path = target.partition(":")
+        if not module_name or not path:
+            raise ValueError(f"memobs.instrument target must look like 'package.module:Class.method', got {target!r}")
+        self.module_name, self.path = module_name, path
+        self.modules = (module_name.split(".")[0],)
+
+    def _instrument(self, entity_type: Any = "memory", store: str | None = None,
+                    operation: str = "search_memory", **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown instrument options {sorted(options)}")
+        owner: Any = importlib.import_module(self.module_name)
+        *parents, attribute = self.path.split(".")
+        for part in parents:
+            owner = getattr(owner, part)
+        spec = RetrievalSpec(entity_type, store, operation)
+        self.wrap(owner, attribute, retrieval_wrapper(spec, is_async_callable(owner, attribute)))
+
+
+_registry: dict[str, Instrumentor] = {}
+_registry_lock = threading.RLock()
+_frameworks_collected = False
+
+
+def _collect_frameworks() -> None:
+    global _frameworks_collected
+    if _frameworks_collected:
+        return
+    plugins.load_plugins()
+
+    def register(instrumentor: Instrumentor) -> None:
+        _registry[instrumentor.name] = instrumentor
+
+    plugins.call_hook("memobs_register_instrumentations", register=register)
+    _frameworks_collected = True
+
+
+def frameworks() -> dict[str, Instrumentor]:
+    """The framework instrumentations registered by plugins, by name."""
+    with _registry_lock:
+        _collect_frameworks()
+        return {k: v for k, v in _registry.items() if not isinstance(v, DottedPathInstrumentor)}
+
+
+def instrument(target: str | None = None, **options: Any) -> list[str]:
+    """Instrument a dotted-path target, one framework, or (no target) every installed one.
+
+    Returns the names now instrumented. A dotted path that cannot be
+    resolved raises a clear exception (it is a programming error, raised at
+    set-up, never on the agent's hot path).
+    """
+    with _registry_lock:
+        _collect_frameworks()
+        if target is None:
+            return [name for name, inst in frameworks().items() if inst.instrument(**options)]
+        inst = _registry.get(target)
+        if inst is None:
+            if ":" not in target:
+                known = ", ".join(sorted(frameworks())) or "none"
+                logger.warning("memobs: no framework integration named %r (installed plugins: %s)", target, known)
+                return []
+            inst = _registry[target] = DottedPathInstrumentor(target)
+        try:
+            done = inst.instrument(**options)
+        except Exception:
+            if isinstance(inst, DottedPathInstrumentor):
+                _registry.pop(target, None)
+            raise
+        return [target] if done else []
+
+
+def uninstrument(target: str | None = None) -> None:
+    """Undo ``instrument``: restore the originals (no target: everything)."""
+    with _registry_lock:
+        if target is None:
+            for name, inst in list(_registry.items()):
+                inst.uninstrument()
+                if isinstance(inst, DottedPathInstrumentor):
+                    del _registry[name]
+            return
+        inst = _registry.get(target)
+        if inst is not None:
+            inst.uninstrument()
+            if isinstance(inst, DottedPathInstrumentor):
+                del _registry[target]

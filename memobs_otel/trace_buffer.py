@@ -1,0 +1,58 @@
+"""What was injected in each recent trace, kept in memory for citations.
+
+``memobs.record_answer(text)`` needs the content of the entities injected
+earlier in the same trace to detect overlap, even when content capture is
+off (content never leaves the process this way). The buffer is bounded: the
+most recent ``MAX_TRACES`` traces, ``MAX_ENTITIES_PER_TRACE`` entities each;
+older traces are forgotten.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+MAX_TRACES = 1024
+MAX_ENTITIES_PER_TRACE = 512
+
+
+class InjectedEntity(NamedTuple):
+    entity_type: str
+    entity_id: str
+    content: str
+    rank: int
+
+
+_traces: "OrderedDict[int, dict[tuple[str, str], InjectedEntity]]" = OrderedDict()
+_lock = threading.Lock()
+
+
+def remember(trace_id: int, entities) -> None:
+    """Keep ``entities`` (objects with entity_type/entity_id/content/rank) for ``trace_id``."""
+    if not trace_id:
+        return
+    with _lock:
+        bucket = _traces.get(trace_id)
+        if bucket is None:
+            bucket = _traces[trace_id] = {}
+            while len(_traces) > MAX_TRACES:
+                _traces.popitem(last=False)
+        else:
+            _traces.move_to_end(trace_id)
+        for e in entities:
+            if len(bucket) >= MAX_ENTITIES_PER_TRACE:
+                break
+            bucket.setdefault((e.entity_type, e.entity_id),
+                              InjectedEntity(e.entity_type, e.entity_id, e.content, e.rank))
+
+
+def injected_in(trace_id: int) -> list[InjectedEntity]:
+    with _lock:
+        bucket = _traces.get(trace_id)
+        return list(bucket.values()) if bucket else []
+
+
+def clear() -> None:
+    with _lock:
+        _traces.clear()
