@@ -22,6 +22,7 @@ from .hookspecs import hookimpl
 from .instrumentation import instrument, uninstrument
 from .recording import cite, record_injection, record_write
 from .setup import MemobsHandle, configure
+from .store import InjectionStat, ReviewCandidate, StoreError, open_store
 
 __all__ = [
     "MemobsHandle",

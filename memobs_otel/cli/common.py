@@ -1,0 +1,105 @@
+"""What every ``memobs`` command shares: options, error exit, opening the store.
+
+Options: ``--db`` (default ``memobs.db``, or ``$MEMOBS_DB``), ``--days``,
+``--user``, ``--json``. Bad input is one line on stderr and exit status 2
+(:func:`fail`); the store is opened read-only so a bad path or a file that is
+not a memobs database is reported and never created or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any, Callable, NoReturn
+
+import click
+
+from ..store import Store, StoreError, open_store
+
+EXIT_BAD_INPUT = 2
+DEFAULT_DB = "memobs.db"
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``memobs: error: <message>`` (one line) to stderr and exit 2."""
+    line = " ".join(str(message).split())  # one line, whatever the message held
+    click.echo(f"memobs: error: {line}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _positive_days(ctx, param, value):
+    # parsed here rather than by click's FLOAT type so that a bad number is
+    # one line and exit 2 like every other bad input, not a usage screen
+    if value is None:
+        return value
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        fail(f"--days: not a number: {value!r}")
+    if not math.isfinite(days) or days <= 0:
+        fail(f"--days must be a number greater than 0, got {value!r}")
+    return days
+
+
+def db_option(default: str = DEFAULT_DB, envvar: str | None = "MEMOBS_DB", help: str | None = None) -> Callable:
+    return click.option(
+        "--db",
+        "db",
+        default=default,
+        envvar=envvar,
+        show_default=True,
+        show_envvar=envvar is not None,
+        metavar="PATH",
+        help=help or "memobs SQLite file.",
+    )
+
+
+def days_option(default: float = 30) -> Callable:
+    return click.option(
+        "--days",
+        "days",
+        default=str(default),
+        show_default=True,
+        metavar="N",
+        callback=_positive_days,
+        help="Window: the last N days.",
+    )
+
+
+user_option = click.option("--user", "user", default=None, metavar="U", help="Only this user's data.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine output: the API's fields as JSON.")
+
+
+def open_store_or_fail(path: str) -> Store:
+    """Open ``path`` read-only, or exit 2 with one line saying why not."""
+    try:
+        return open_store(path)
+    except StoreError as exc:
+        fail(str(exc))
+    except Exception as exc:  # sqlite3 errors etc.: still one line, no traceback
+        fail(f"{path}: cannot open ({type(exc).__name__}: {exc})")
+
+
+def run_query(fn: Callable[[], Any]) -> Any:
+    """Call the query API; a ``ValueError`` (bad argument) exits 2 with its message."""
+    try:
+        return fn()
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def rows_as_json(rows) -> list[dict[str, Any]]:
+    return [row.to_dict() for row in rows]
+
+
+def fmt_time(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:.0%}"

@@ -1,0 +1,66 @@
+"""Delete spans, events and their derived rows together, keeping the catalog true.
+
+Shared by ``purge_user`` and retention. Deleted spans take their events and
+derived rows with them; the catalog rows of the entities concerned are then
+rebuilt from what is left, so no field survives whose only source is gone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from . import catalog
+
+TABLES = ("spans", "events", "injections", "citations", "writes")
+
+
+def delete_where(
+    conn: sqlite3.Connection,
+    span_sql: str,
+    span_params: tuple = (),
+    user_id: str | None = None,
+) -> dict[str, int]:
+    """Delete the spans selected by ``span_sql`` (a ``SELECT pk FROM spans …``)
+    and, when ``user_id`` is given, every event and derived row carrying it.
+
+    Runs inside the caller's transaction; returns deleted row counts per table.
+    """
+    conn.execute("DROP TABLE IF EXISTS temp._doomed_spans")
+    conn.execute("DROP TABLE IF EXISTS temp._doomed_events")
+    conn.execute("DROP TABLE IF EXISTS temp._touched_entities")
+    conn.execute(f"CREATE TEMP TABLE _doomed_spans AS {span_sql}", span_params)
+    conn.execute("CREATE INDEX temp._doomed_spans_pk ON _doomed_spans (pk)")
+    by_user = " OR user_id = :user" if user_id is not None else ""
+    params = {"user": user_id}
+    conn.execute(
+        "CREATE TEMP TABLE _doomed_events AS SELECT pk FROM events"
+        f" WHERE span_pk IN (SELECT pk FROM temp._doomed_spans){by_user}",
+        params,
+    )
+    conn.execute("CREATE INDEX temp._doomed_events_pk ON _doomed_events (pk)")
+    derived_where = (
+        "span_pk IN (SELECT pk FROM temp._doomed_spans)"
+        " OR event_pk IN (SELECT pk FROM temp._doomed_events)" + by_user
+    )
+    conn.execute(
+        "CREATE TEMP TABLE _touched_entities AS "
+        + " UNION ".join(
+            f"SELECT entity_pk FROM {table} WHERE {derived_where}"
+            for table in ("injections", "citations", "writes")
+        ),
+        params,
+    )
+    counts: dict[str, int] = {}
+    for table in ("injections", "citations", "writes"):
+        counts[table] = conn.execute(f"DELETE FROM {table} WHERE {derived_where}", params).rowcount
+    counts["events"] = conn.execute(
+        "DELETE FROM events WHERE pk IN (SELECT pk FROM temp._doomed_events)"
+    ).rowcount
+    counts["spans"] = conn.execute(
+        "DELETE FROM spans WHERE pk IN (SELECT pk FROM temp._doomed_spans)"
+    ).rowcount
+    touched = [row[0] for row in conn.execute("SELECT entity_pk FROM temp._touched_entities")]
+    catalog.rebuild(conn, touched)
+    for name in ("_doomed_spans", "_doomed_events", "_touched_entities"):
+        conn.execute(f"DROP TABLE temp.{name}")
+    return {table: counts[table] for table in TABLES}

@@ -1,0 +1,98 @@
+"""Keep the memobs file bounded: by age and by row count.
+
+- ``max_age_days``: spans that ended more than that many days before ``now``
+  are deleted with their events and derived rows.
+- ``max_rows``: the newest spans are kept while spans + their events stay
+  within ``max_rows`` rows; older spans go, whole (a span is never split).
+
+Environment: ``MEMOBS_RETENTION_DAYS`` and ``MEMOBS_RETENTION_MAX_ROWS``
+(positive numbers; unset, empty, ``0`` or unreadable = no limit). The SQLite
+exporter applies them when it opens its file, at most once an hour while
+exporting, and at shutdown; ``Store.apply_retention`` applies them on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from datetime import datetime
+
+from .connection import DEFAULT_RETRIES, with_retry
+from .deletion import TABLES, delete_where
+from .timeparse import now_ns
+
+logger = logging.getLogger(__name__)
+
+ENV_DAYS = "MEMOBS_RETENTION_DAYS"
+ENV_MAX_ROWS = "MEMOBS_RETENTION_MAX_ROWS"
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def _positive(name: str, cast):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = cast(raw)
+    except ValueError:
+        logger.warning("memobs: ignoring %s=%r (not a number)", name, raw)
+        return None
+    return value if value > 0 else None
+
+
+def retention_from_env() -> tuple[float | None, int | None] | None:
+    """``(max_age_days, max_rows)`` from the environment, ``None`` when both unset."""
+    days = _positive(ENV_DAYS, float)
+    rows = _positive(ENV_MAX_ROWS, int)
+    return (days, rows) if days is not None or rows is not None else None
+
+
+def apply_retention(
+    conn: sqlite3.Connection,
+    max_age_days: float | None = None,
+    max_rows: int | None = None,
+    now: datetime | None = None,
+    retries: int = DEFAULT_RETRIES,
+) -> dict[str, int]:
+    """Delete what falls outside the limits; return deleted rows per table."""
+    for name, value in (("max_age_days", max_age_days), ("max_rows", max_rows)):
+        if value is not None and (isinstance(value, bool) or value <= 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    totals = {table: 0 for table in TABLES}
+    if max_age_days is None and max_rows is None:
+        return totals
+    cutoff = now_ns(now) - int(max_age_days * _NS_PER_DAY) if max_age_days else None
+
+    def run() -> dict[str, int]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            counts = {table: 0 for table in TABLES}
+            if cutoff is not None:
+                _add(counts, delete_where(conn, "SELECT pk FROM spans WHERE end_ns < ?", (cutoff,)))
+            if max_rows is not None:
+                _add(counts, delete_where(conn, _OVER_ROWS_SQL, (max_rows,)))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return counts
+
+    _add(totals, with_retry(run, retries))
+    return totals
+
+
+_OVER_ROWS_SQL = """
+SELECT pk FROM (
+    SELECT pk, SUM(n) OVER (ORDER BY start_ns DESC, pk DESC ROWS UNBOUNDED PRECEDING) AS kept
+    FROM (SELECT s.pk, s.start_ns,
+                 1 + (SELECT COUNT(*) FROM events e WHERE e.span_pk = s.pk) AS n
+          FROM spans s)
+) WHERE kept > ?
+"""
+
+
+def _add(into: dict[str, int], counts: dict[str, int]) -> None:
+    for table, count in counts.items():
+        into[table] += count

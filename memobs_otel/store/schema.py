@@ -1,0 +1,294 @@
+"""Versioned schema of the memobs SQLite file.
+
+Migrations are plain functions ``m001_initial``, ``m002_…`` applied in order
+by :func:`migrate`, each recorded by name in ``_memobs_migrations``. A shipped
+migration is never edited; a new change is a new function. Every statement
+is ``IF NOT EXISTS`` so a migration tolerates a partial earlier run, and
+:func:`migrate` runs inside ``BEGIN IMMEDIATE`` so several processes opening
+one new file at once apply each migration exactly once.
+
+Tables (ids as lowercase hex text, times as integer nanoseconds since the
+epoch, UTC):
+
+- ``spans`` — every span received; ``user_id``/``session_id``/``request_id``
+  copied from its attributes; ``attributes``/``resource`` as JSON.
+- ``events`` — every span event; ``user_id`` from the event, else its span.
+- ``entities`` — the entity catalog: one row per ``(entity_type, entity_id)``
+  with the latest value of each lifecycle field (``*_t`` = time of the event
+  that set it) and ``first_seen_ns`` (first injection or write).
+- ``injections`` / ``citations`` / ``writes`` — one row per
+  ``memobs.injection`` / ``memobs.citation`` / ``memobs.entity.write`` event.
+
+Readable views (m002): ``v_spans``, ``v_injections``, ``v_citations``,
+``v_writes``, ``v_entities`` — ISO 8601 timestamps, entity type and id
+spelled out, simhash as 16 hex chars.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Callable
+
+MIGRATIONS_TABLE = "_memobs_migrations"
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run several statements inside the open transaction.
+
+    ``executescript`` would COMMIT first, breaking the all-or-nothing
+    migration, so statements are executed one by one.
+    """
+    for statement in _split_statements(script):
+        db.execute(statement)
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS spans (
+            pk INTEGER PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_span_id TEXT,
+            name TEXT NOT NULL,
+            kind TEXT,
+            start_ns INTEGER NOT NULL,
+            end_ns INTEGER NOT NULL,
+            status TEXT,
+            user_id TEXT,
+            session_id TEXT,
+            request_id TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            resource TEXT NOT NULL DEFAULT '{}',
+            scope TEXT,
+            UNIQUE (trace_id, span_id)
+        );
+        CREATE INDEX IF NOT EXISTS spans_user ON spans (user_id);
+        CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
+
+        CREATE TABLE IF NOT EXISTS events (
+            pk INTEGER PRIMARY KEY,
+            span_pk INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            time_ns INTEGER NOT NULL,
+            user_id TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX IF NOT EXISTS events_span ON events (span_pk);
+        CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
+
+        CREATE TABLE IF NOT EXISTS entities (
+            pk INTEGER PRIMARY KEY,
+            entity_type TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            first_seen_ns INTEGER,
+            last_seen_ns INTEGER,
+            content_t INTEGER, content_hash TEXT, simhash INTEGER,
+            content_head_t INTEGER, content_head TEXT,
+            title_t INTEGER, title TEXT,
+            created_t INTEGER, created_at, created_ns INTEGER,
+            updated_t INTEGER, updated_at, updated_ns INTEGER,
+            status_t INTEGER, status TEXT,
+            version_t INTEGER, version,
+            parent_t INTEGER, parent_id TEXT,
+            superseded_t INTEGER, superseded_by TEXT,
+            UNIQUE (entity_type, entity_id)
+        );
+
+        CREATE TABLE IF NOT EXISTS injections (
+            pk INTEGER PRIMARY KEY,
+            event_pk INTEGER NOT NULL,
+            span_pk INTEGER NOT NULL,
+            trace_id TEXT NOT NULL,
+            time_ns INTEGER NOT NULL,
+            entity_pk INTEGER NOT NULL,
+            rank INTEGER,
+            score REAL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            content_hash TEXT,
+            simhash INTEGER,
+            user_id TEXT,
+            session_id TEXT,
+            request_id TEXT
+        );
+        CREATE INDEX IF NOT EXISTS injections_entity
+            ON injections (entity_pk, time_ns, tokens, session_id);
+        CREATE INDEX IF NOT EXISTS injections_user
+            ON injections (user_id, entity_pk, time_ns, tokens, session_id);
+        CREATE INDEX IF NOT EXISTS injections_span ON injections (span_pk);
+
+        CREATE TABLE IF NOT EXISTS citations (
+            pk INTEGER PRIMARY KEY,
+            event_pk INTEGER NOT NULL,
+            span_pk INTEGER NOT NULL,
+            trace_id TEXT NOT NULL,
+            time_ns INTEGER NOT NULL,
+            entity_pk INTEGER NOT NULL,
+            method TEXT,
+            score REAL,
+            user_id TEXT,
+            session_id TEXT,
+            request_id TEXT
+        );
+        CREATE INDEX IF NOT EXISTS citations_entity
+            ON citations (entity_pk, time_ns, trace_id);
+        CREATE INDEX IF NOT EXISTS citations_user
+            ON citations (user_id, entity_pk, time_ns, trace_id);
+        CREATE INDEX IF NOT EXISTS citations_span ON citations (span_pk);
+
+        CREATE TABLE IF NOT EXISTS writes (
+            pk INTEGER PRIMARY KEY,
+            event_pk INTEGER NOT NULL,
+            span_pk INTEGER NOT NULL,
+            trace_id TEXT NOT NULL,
+            time_ns INTEGER NOT NULL,
+            entity_pk INTEGER NOT NULL,
+            op TEXT,
+            status TEXT,
+            content_hash TEXT,
+            simhash INTEGER,
+            tokens INTEGER,
+            user_id TEXT,
+            session_id TEXT,
+            request_id TEXT
+        );
+        CREATE INDEX IF NOT EXISTS writes_entity ON writes (entity_pk, time_ns);
+        CREATE INDEX IF NOT EXISTS writes_user ON writes (user_id, entity_pk, time_ns);
+        CREATE INDEX IF NOT EXISTS writes_span ON writes (span_pk);
+        """
+    )
+
+
+_ISO = "strftime('%Y-%m-%dT%H:%M:%fZ', {col} / 1e9, 'unixepoch')"
+
+
+def _iso(col: str) -> str:
+    return _ISO.format(col=col)
+
+
+def m002_readable_views(db: sqlite3.Connection) -> None:
+    # printf('%016x') prints a negative (signed 64-bit) simhash as its
+    # unsigned two's complement, i.e. the 16 hex chars that were emitted.
+    run_script(
+        db,
+        f"""
+        CREATE VIEW IF NOT EXISTS v_spans AS
+        SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.status,
+               {_iso('s.start_ns')} AS start_time, {_iso('s.end_ns')} AS end_time,
+               (s.end_ns - s.start_ns) / 1e6 AS duration_ms,
+               s.user_id, s.session_id, s.request_id, s.attributes, s.resource, s.scope
+        FROM spans s;
+
+        CREATE VIEW IF NOT EXISTS v_injections AS
+        SELECT {_iso('i.time_ns')} AS time, i.trace_id, s.span_id, s.name AS span_name,
+               e.entity_type, e.entity_id, i.rank, i.score, i.tokens, i.content_hash,
+               printf('%016x', i.simhash) AS simhash,
+               i.user_id, i.session_id, i.request_id
+        FROM injections i JOIN spans s ON s.pk = i.span_pk
+        JOIN entities e ON e.pk = i.entity_pk;
+
+        CREATE VIEW IF NOT EXISTS v_citations AS
+        SELECT {_iso('c.time_ns')} AS time, c.trace_id, s.span_id, s.name AS span_name,
+               e.entity_type, e.entity_id, c.method, c.score,
+               c.user_id, c.session_id, c.request_id
+        FROM citations c JOIN spans s ON s.pk = c.span_pk
+        JOIN entities e ON e.pk = c.entity_pk;
+
+        CREATE VIEW IF NOT EXISTS v_writes AS
+        SELECT {_iso('w.time_ns')} AS time, w.trace_id, s.span_id, s.name AS span_name,
+               e.entity_type, e.entity_id, w.op, w.status, w.content_hash,
+               CASE WHEN w.simhash IS NULL THEN NULL
+                    ELSE printf('%016x', w.simhash) END AS simhash,
+               w.tokens, w.user_id, w.session_id, w.request_id
+        FROM writes w JOIN spans s ON s.pk = w.span_pk
+        JOIN entities e ON e.pk = w.entity_pk;
+
+        CREATE VIEW IF NOT EXISTS v_entities AS
+        SELECT entity_type, entity_id, title, status, version, parent_id, superseded_by,
+               created_at, updated_at,
+               CASE WHEN created_ns IS NULL THEN NULL ELSE {_iso('created_ns')} END
+                   AS created_at_parsed,
+               CASE WHEN updated_ns IS NULL THEN NULL ELSE {_iso('updated_ns')} END
+                   AS updated_at_parsed,
+               content_hash,
+               CASE WHEN simhash IS NULL THEN NULL ELSE printf('%016x', simhash) END
+                   AS simhash,
+               CASE WHEN first_seen_ns IS NULL THEN NULL ELSE {_iso('first_seen_ns')} END
+                   AS first_seen,
+               CASE WHEN last_seen_ns IS NULL THEN NULL ELSE {_iso('last_seen_ns')} END
+                   AS last_seen
+        FROM entities;
+
+        CREATE INDEX IF NOT EXISTS events_name_time ON events (name, time_ns);
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    m001_initial,
+    m002_readable_views,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def applied_migrations(db: sqlite3.Connection) -> list[str]:
+    """Names of the migrations recorded in the file, in order applied."""
+    if not has_migrations_table(db):
+        return []
+    return [r[0] for r in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY rowid")]
+
+
+def has_migrations_table(db: sqlite3.Connection) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MIGRATIONS_TABLE,)
+    ).fetchone()
+    return row is not None
+
+
+def migrate(db: sqlite3.Connection, migrations=MIGRATIONS) -> list[str]:
+    """Apply the migrations not yet recorded in ``db``; return their names.
+
+    Idempotent, and safe when several processes migrate one file at once:
+    the check and the changes happen under one write lock.
+    """
+    names = {m.__name__ for m in migrations}
+    applied = set(applied_migrations(db)) if has_migrations_table(db) else set()
+    if names <= applied:
+        return []
+    done: list[str] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        applied = set(applied_migrations(db))
+        for migration in migrations:
+            if migration.__name__ in applied:
+                continue
+            migration(db)
+            db.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
+                (migration.__name__, datetime.now(timezone.utc).isoformat()),
+            )
+            done.append(migration.__name__)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return done
+
+
+def _split_statements(script: str) -> list[str]:
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
