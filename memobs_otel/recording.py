@@ -227,11 +227,12 @@ def _close(active: _Active) -> None:
         active.span.end()
 
 
-def _finish(active: _Active, result: Any, spec: RetrievalSpec) -> None:
+def _finish(active: _Active, result: Any, spec: RetrievalSpec,
+            entities_of: Callable[[Any], Any] | None = None) -> None:
     try:
         span = active.span
         if span.is_recording():
-            entities = _extract(result, spec)
+            entities = _extract(entities_of(result) if entities_of is not None else result, spec)
             _record_entities(span, entities, spec, nested=active.nested, own_span=True)
     finally:
         _close(active)
@@ -248,8 +249,14 @@ def _fail(active: _Active, exc: BaseException) -> None:
 
 
 def observe_call(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSpec,
-                 query: str | None = None, top_k: int | None = None) -> Any:
-    """Call ``wrapped(*args, **kwargs)`` once inside a recorded retrieval span."""
+                 query: str | None = None, top_k: int | None = None,
+                 entities_of: Callable[[Any], Any] | None = None) -> Any:
+    """Call ``wrapped(*args, **kwargs)`` once inside a recorded retrieval span.
+
+    ``entities_of`` (optional) maps the result to what entities are extracted
+    from, e.g. documents paired with scores the result itself does not carry;
+    the caller still gets the result unchanged.
+    """
     if not config.settings.enabled:
         return wrapped(*args, **kwargs)
     active = guard.safe_invoke("start retrieval span", _start, spec, args, kwargs, query, top_k)
@@ -260,12 +267,13 @@ def observe_call(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSp
     except BaseException as exc:
         guard.safe_invoke("record error", _fail, active, exc)
         raise
-    guard.safe_invoke("record retrieval", _finish, active, result, spec)
+    guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of)
     return result
 
 
 async def observe_call_async(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSpec,
-                             query: str | None = None, top_k: int | None = None) -> Any:
+                             query: str | None = None, top_k: int | None = None,
+                             entities_of: Callable[[Any], Any] | None = None) -> Any:
     """``observe_call`` for a coroutine function: awaits it once."""
     if not config.settings.enabled:
         return await wrapped(*args, **kwargs)
@@ -277,7 +285,7 @@ async def observe_call_async(wrapped: Callable, args: tuple, kwargs: dict, spec:
     except BaseException as exc:
         guard.safe_invoke("record error", _fail, active, exc)
         raise
-    guard.safe_invoke("record retrieval", _finish, active, result, spec)
+    guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of)
     return result
 
 

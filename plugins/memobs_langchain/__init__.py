@@ -1,0 +1,179 @@
+"""memobs for LangChain: every retriever call recorded, documents as injections.
+
+    pip install 'memobs_otel[langchain]'
+
+    import memobs_otel as memobs
+    memobs.configure(db_path="memobs.db")
+    memobs.instrument("langchain")          # or memobs.instrument() for every framework
+
+    docs = retriever.invoke("refund policy")   # recorded
+
+What is patched: ``langchain_core.retrievers.BaseRetriever.invoke`` and
+``ainvoke``. Every retriever inherits them, so every retriever is covered —
+vector-store retrievers, BM25, ensembles, your own subclasses — and every
+way of calling one: ``invoke``, ``ainvoke``, ``batch``/``abatch`` (they go
+through ``invoke``), ``stream``, and a retriever inside an LCEL chain
+(``retriever | format_docs | prompt | llm``).
+
+What is recorded, per call: a retrieval span ``"retrieval {store}"`` and one
+``memobs.injection`` event per returned ``Document`` (id, rank, token count,
+content hash and simhash; lifecycle fields such as ``created_at`` from its
+``metadata``). ``store`` is the vector store's class name for a
+``VectorStoreRetriever`` (``InMemoryVectorStore``, ``Chroma``, …), else the
+retriever's class name. A document without ``id`` gets a stable id from its
+content hash. The query text is put on the span only with content capture on.
+
+Scores: where the vector store computes them (``similarity_search_with_score``,
+``similarity_search_with_relevance_scores`` and their async forms, which most
+stores' ``similarity_search`` goes through) each document's score is put on
+its event; with ``search_type="similarity_score_threshold"`` it is the
+relevance score the threshold was applied to. MMR search has no scores.
+
+Composite retrievers (``EnsembleRetriever``, ``MergerRetriever``,
+``MultiQueryRetriever``, ``ContextualCompressionRetriever``…) are recorded
+once: the outer call's documents are the injections; each member
+retriever's call is a nested span listing its documents without
+``memobs.injection`` events, so no document is counted twice.
+
+Options (``memobs.instrument("langchain", ...)``):
+
+- ``entity_type``: a string (default ``"document"``) or a callable given each
+  entity that returns its type (e.g. from ``entity.metadata["kind"]``);
+- ``store``: a string, or a callable given the retriever that returns the
+  store name;
+- ``operation``: ``"retrieval"`` (default) or ``"search_memory"``.
+
+``memobs.uninstrument("langchain")`` restores the original methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import memobs_otel as memobs
+from memobs_otel import config, guard, semconv
+from memobs_otel.instrumentation import Instrumentor
+from memobs_otel.recording import RetrievalSpec, observe_call, observe_call_async
+
+from . import scores
+from .package import _instruments
+
+__all__ = ["LangChainInstrumentor"]
+
+
+def _top_k(retriever: Any, kwargs: dict) -> int | None:
+    for source in (kwargs, getattr(retriever, "search_kwargs", None)):
+        if isinstance(source, dict):
+            k = source.get("k")
+            if isinstance(k, int) and not isinstance(k, bool):
+                return k
+    k = getattr(retriever, "k", None)
+    return k if isinstance(k, int) and not isinstance(k, bool) else None
+
+
+class LangChainInstrumentor(Instrumentor):
+    name = "langchain"
+    modules = ("langchain_core",)
+    instruments = _instruments
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._score_classes: set[type] = set()
+        self._vector_store_base: type | None = None
+        self.entity_type: str | Callable = "document"
+        self.store: str | Callable | None = None
+        self.operation = semconv.OPERATION_RETRIEVAL
+
+    def _instrument(self, entity_type: str | Callable = "document", store: str | Callable | None = None,
+                    operation: str = semconv.OPERATION_RETRIEVAL, **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown langchain instrument options {sorted(options)}")
+        from langchain_core.retrievers import BaseRetriever
+        from langchain_core.vectorstores import VectorStore
+
+        self.entity_type, self.store, self.operation = entity_type, store, operation
+        self._vector_store_base = VectorStore
+        self.wrap(BaseRetriever, "invoke", self._invoke)
+        self.wrap(BaseRetriever, "ainvoke", self._ainvoke)
+        pending = [VectorStore]
+        while pending:  # every vector store class defined so far; later ones on first use
+            cls = pending.pop()
+            self._patch_scores(cls)
+            pending.extend(cls.__subclasses__())
+
+    def _uninstrument(self) -> None:
+        self._score_classes.clear()
+
+    # --- vector store scores ------------------------------------------------
+
+    def _patch_scores(self, cls: type) -> None:
+        if cls in self._score_classes:
+            return
+        with self._lock:
+            if cls in self._score_classes:
+                return
+            for method in scores.SCORE_METHODS:
+                if method in vars(cls):  # inherited ones are wrapped on the class defining them
+                    wrapper = scores.anote_scores if method.startswith("a") else scores.note_scores
+                    self.wrap(cls, method, wrapper)
+            self._score_classes.add(cls)
+
+    def _ensure_scores(self, retriever: Any) -> None:
+        store = getattr(retriever, "vectorstore", None)
+        base = self._vector_store_base
+        if store is None or base is None or type(store) in self._score_classes:
+            return
+        for cls in type(store).__mro__:
+            if isinstance(cls, type) and issubclass(cls, base):
+                self._patch_scores(cls)
+
+    # --- retriever calls ----------------------------------------------------
+
+    def _spec(self, retriever: Any) -> RetrievalSpec:
+        store = self.store
+        if callable(store):
+            store = store(retriever)
+        elif store is None:
+            vector_store = getattr(retriever, "vectorstore", None)
+            store = type(vector_store).__name__ if vector_store is not None else type(retriever).__name__
+        return RetrievalSpec(self.entity_type, store, self.operation)
+
+    def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
+        self._ensure_scores(retriever)
+        query = args[0] if args else kwargs.get("input")
+        return self._spec(retriever), (query if isinstance(query, str) else None), _top_k(retriever, kwargs)
+
+    def _invoke(self, wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke("langchain retriever", self._prepare, instance, args, kwargs)
+        if prepared is None:
+            return wrapped(*args, **kwargs)
+        spec, query, top_k = prepared
+        noted: dict = {}
+        token = scores.collector.set(noted)
+        try:
+            return observe_call(wrapped, args, kwargs, spec, query=query, top_k=top_k,
+                                entities_of=scores.with_scores(noted))
+        finally:
+            scores.collector.reset(token)
+
+    async def _ainvoke(self, wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return await wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke("langchain retriever", self._prepare, instance, args, kwargs)
+        if prepared is None:
+            return await wrapped(*args, **kwargs)
+        spec, query, top_k = prepared
+        noted: dict = {}
+        token = scores.collector.set(noted)
+        try:
+            return await observe_call_async(wrapped, args, kwargs, spec, query=query, top_k=top_k,
+                                            entities_of=scores.with_scores(noted))
+        finally:
+            scores.collector.reset(token)
+
+
+@memobs.hookimpl
+def memobs_register_instrumentations(register):
+    register(LangChainInstrumentor())

@@ -1,0 +1,74 @@
+"""Scores for the documents a retriever returns, taken from its vector store.
+
+``BaseRetriever.invoke`` returns bare ``Document`` objects; the similarity
+scores exist only inside the vector store call that produced them
+(``VectorStoreRetriever`` calls ``similarity_search`` — which in most stores
+goes through ``similarity_search_with_score`` — or, with
+``search_type="similarity_score_threshold"``, ``similarity_search_with_relevance_scores``).
+
+Each instrumented retriever call opens a *collector* (a context variable
+holding ``{id(document): (document, score)}``). The vector stores' score
+methods are wrapped to note the pairs they return into the collector of the
+retriever call they run in — only that one: a member retriever of a
+composite opens its own, so the composite's output (re-ranked, fused) never
+borrows a member's scores. The outermost score method returns last, so its
+scores win: relevance scores over the raw distances they were computed from.
+
+Score methods called outside any retriever are not recorded (call a retriever,
+or instrument the method by dotted path with ``memobs.instrument``).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from memobs_otel import guard
+
+SCORE_METHODS = (
+    "similarity_search_with_score",
+    "similarity_search_with_relevance_scores",
+    "similarity_search_with_score_by_vector",
+    "asimilarity_search_with_score",
+    "asimilarity_search_with_relevance_scores",
+)
+
+collector: ContextVar[dict[int, tuple[Any, float]] | None] = ContextVar("memobs_langchain_scores", default=None)
+
+
+def _note(scores: dict, result: Any) -> None:
+    for pair in result:
+        if isinstance(pair, tuple) and len(pair) == 2:
+            doc, score = pair
+            scores[id(doc)] = (doc, float(score))
+
+
+def note_scores(wrapped, instance, args, kwargs):
+    result = wrapped(*args, **kwargs)
+    scores = collector.get()
+    if scores is not None:
+        guard.safe_invoke("langchain vector store scores", _note, scores, result)
+    return result
+
+
+async def anote_scores(wrapped, instance, args, kwargs):
+    result = await wrapped(*args, **kwargs)
+    scores = collector.get()
+    if scores is not None:
+        guard.safe_invoke("langchain vector store scores", _note, scores, result)
+    return result
+
+
+def with_scores(scores: dict):
+    """``entities_of`` for ``observe_call``: documents paired with their noted scores."""
+
+    def view(documents: Any) -> Any:
+        if not scores or not isinstance(documents, list):
+            return documents
+        paired = []
+        for doc in documents:
+            hit = scores.get(id(doc))
+            paired.append((doc, hit[1]) if hit is not None and hit[0] is doc else doc)
+        return paired
+
+    return view

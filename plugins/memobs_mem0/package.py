@@ -1,0 +1,1 @@
+_instruments = ("mem0ai >= 1.0",)
