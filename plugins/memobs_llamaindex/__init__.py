@@ -1,0 +1,119 @@
+"""memobs for LlamaIndex: every retriever call recorded, nodes as injections.
+
+    pip install 'memobs_otel[llamaindex]'
+
+    import memobs_otel as memobs
+    memobs.configure(db_path="memobs.db")
+    memobs.instrument("llamaindex")         # or memobs.instrument() for every framework
+
+    nodes = index.as_retriever(similarity_top_k=3).retrieve("refund policy")   # recorded
+
+What is patched: ``llama_index.core.base.base_retriever.BaseRetriever.retrieve``
+and ``aretrieve``, which every LlamaIndex retriever inherits — vector index,
+BM25, auto-merging, router, ``QueryFusionRetriever`` and your own — so
+query engines (``index.as_query_engine().query(...)``), chat engines and
+agents that retrieve through a retriever are covered too. The query may be a
+``str`` or a ``QueryBundle``.
+
+What is recorded, per call: a retrieval span ``"retrieval {store}"`` (``store``
+= the retriever's class name, e.g. ``VectorIndexRetriever``) and one
+``memobs.injection`` event per returned ``NodeWithScore``: the node id, its
+score, rank, token count of its text (``node.get_content()``), content hash
+and simhash, and lifecycle fields (``created_at``, ``updated_at``, ``status``,
+``version``…) from the node's ``metadata``. The query text is put on the
+span only with content capture on. ``gen_ai.request.top_k`` is the
+retriever's ``similarity_top_k``.
+
+Nested retrievers are counted once: a ``QueryFusionRetriever`` (or a router,
+or a recursive retriever) is the outer call and its nodes are the
+injections; each member retriever's call is a nested span listing its nodes
+without ``memobs.injection`` events.
+
+Options (``memobs.instrument("llamaindex", ...)``): ``entity_type`` (a string,
+default ``"document"``, or a callable on each entity), ``store`` (a string,
+or a callable given the retriever), ``operation`` (``"retrieval"`` default, or
+``"search_memory"``). ``memobs.uninstrument("llamaindex")`` restores the
+original methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import memobs_otel as memobs
+from memobs_otel import config, guard, semconv
+from memobs_otel.instrumentation import Instrumentor
+from memobs_otel.recording import RetrievalSpec, observe_call, observe_call_async
+
+from .package import _instruments
+
+__all__ = ["LlamaIndexInstrumentor"]
+
+
+def _query_text(args: tuple, kwargs: dict) -> str | None:
+    query = args[0] if args else kwargs.get("str_or_query_bundle")
+    if isinstance(query, str):
+        return query
+    text = getattr(query, "query_str", None)
+    return text if isinstance(text, str) else None
+
+
+def _top_k(retriever: Any) -> int | None:
+    for name in ("similarity_top_k", "_similarity_top_k"):
+        k = getattr(retriever, name, None)
+        if isinstance(k, int) and not isinstance(k, bool):
+            return k
+    return None
+
+
+class LlamaIndexInstrumentor(Instrumentor):
+    name = "llamaindex"
+    modules = ("llama_index.core",)
+    instruments = _instruments
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entity_type: str | Callable = "document"
+        self.store: str | Callable | None = None
+        self.operation = semconv.OPERATION_RETRIEVAL
+
+    def _instrument(self, entity_type: str | Callable = "document", store: str | Callable | None = None,
+                    operation: str = semconv.OPERATION_RETRIEVAL, **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown llamaindex instrument options {sorted(options)}")
+        from llama_index.core.base.base_retriever import BaseRetriever
+
+        self.entity_type, self.store, self.operation = entity_type, store, operation
+        self.wrap(BaseRetriever, "retrieve", self._retrieve)
+        self.wrap(BaseRetriever, "aretrieve", self._aretrieve)
+
+    def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
+        store = self.store
+        if callable(store):
+            store = store(retriever)
+        elif store is None:
+            store = type(retriever).__name__
+        return RetrievalSpec(self.entity_type, store, self.operation), _query_text(args, kwargs), _top_k(retriever)
+
+    def _retrieve(self, wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke("llamaindex retriever", self._prepare, instance, args, kwargs)
+        if prepared is None:
+            return wrapped(*args, **kwargs)
+        spec, query, top_k = prepared
+        return observe_call(wrapped, args, kwargs, spec, query=query, top_k=top_k)
+
+    def _aretrieve(self, wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke("llamaindex retriever", self._prepare, instance, args, kwargs)
+        if prepared is None:
+            return wrapped(*args, **kwargs)
+        spec, query, top_k = prepared
+        return observe_call_async(wrapped, args, kwargs, spec, query=query, top_k=top_k)
+
+
+@memobs.hookimpl
+def memobs_register_instrumentations(register):
+    register(LlamaIndexInstrumentor())
