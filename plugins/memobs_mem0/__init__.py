@@ -1,0 +1,229 @@
+"""memobs for mem0: searches as injections, add/update/delete as writes.
+
+    pip install 'memobs_otel[mem0]'
+
+    import memobs_otel as memobs
+    memobs.configure(db_path="memobs.db")
+    memobs.instrument("mem0")               # or memobs.instrument() for every framework
+
+    m = Memory.from_config(config)
+    m.add("I prefer window seats", user_id="alice")                     # a create write
+    hits = m.search("seat preference", filters={"user_id": "alice"})   # injections
+
+What is patched: ``search``, ``add``, ``update`` and ``delete`` of
+``mem0.Memory`` and ``mem0.AsyncMemory`` (the open-source library; the
+hosted ``MemoryClient`` is not covered).
+
+- ``search`` → a retrieval span ``"search_memory {collection}"`` (the mem0
+  collection name, ``mem0`` by default) and one ``memobs.injection`` event
+  per result: the memory id, its score, rank, token count, content hash and
+  simhash, and ``created_at``/``updated_at`` as mem0 reports them.
+  ``gen_ai.request.top_k`` is the ``top_k`` (or older ``limit``) argument.
+- ``add`` → one ``create_memory`` write span per memory in the result
+  (``event`` ``ADD``; with ``infer=True`` mem0 may also report ``UPDATE`` and
+  ``DELETE`` events, recorded as such), with the memory id, its content and
+  ``created_at``.
+- ``update(memory_id, text=...)`` → an ``update_memory`` write with the new
+  content and ``updated_at``; ``delete(memory_id)`` → a ``delete_memory``
+  write (status ``deleted``). Writes are recorded only when the call
+  succeeds. They feed the entity catalog, so the review queue knows an
+  updated memory is fresh and a deleted one is gone.
+
+Timestamps: where mem0's return value carries ``created_at``/``updated_at``
+they are used; ``add``/``update``/``delete`` return none, so the write's
+timestamp is the time the call returned (UTC, ISO 8601) — within
+milliseconds of the value mem0 stores. ``delete_all`` and ``reset`` are not
+recorded.
+
+User ids: the ``user_id`` of ``add`` and the ``filters={"user_id": ...}`` of
+``search`` are put on the span and events as ``user.id`` unless a
+``memobs.context(user_id=...)`` is already in force.
+
+Content (memory text, query) is exported only with content capture on; the
+hashes and token counts always are.
+
+Options (``memobs.instrument("mem0", ...)``): ``entity_type`` (default
+``"memory"``), ``store`` (default: the collection name).
+``memobs.uninstrument("mem0")`` restores the original methods.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import memobs_otel as memobs
+from memobs_otel import config, guard, semconv
+from memobs_otel.context import current_ids
+from memobs_otel.instrumentation import Instrumentor
+from memobs_otel.recording import RetrievalSpec, observe_call, observe_call_async, record_write
+
+from .package import _instruments
+
+__all__ = ["Mem0Instrumentor"]
+
+# mem0's event names in add() results -> memobs write ops
+_EVENT_OPS = {"ADD": "create", "UPDATE": "update", "DELETE": "delete"}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _user_of(kwargs: dict) -> str | None:
+    user = kwargs.get("user_id")
+    if user is None and isinstance(kwargs.get("filters"), dict):
+        user = kwargs["filters"].get("user_id")
+    if user is None or semconv.USER_ID in current_ids():
+        return None
+    return str(user)
+
+
+def _results(result: Any) -> list:
+    if isinstance(result, dict):
+        result = result.get("results")
+    return [item for item in result if isinstance(item, dict)] if isinstance(result, list) else []
+
+
+def _top_k(kwargs: dict) -> int | None:
+    for key in ("top_k", "limit"):
+        k = kwargs.get(key)
+        if isinstance(k, int) and not isinstance(k, bool):
+            return k
+    return None
+
+
+class _Scope:
+    """``memobs.context(user_id=...)`` when mem0 names a user and none is set, else nothing."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, user: str | None) -> None:
+        self._ctx = memobs.context(user_id=user) if user is not None else None
+
+    def __enter__(self) -> None:
+        if self._ctx is not None:
+            self._ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+
+
+class Mem0Instrumentor(Instrumentor):
+    name = "mem0"
+    modules = ("mem0",)
+    instruments = _instruments
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entity_type: str | Callable = "memory"
+        self.store: str | None = None
+
+    def _instrument(self, entity_type: str | Callable = "memory", store: str | None = None,
+                    **options: Any) -> None:
+        if options:
+            raise TypeError(f"unknown mem0 instrument options {sorted(options)}")
+        from mem0.memory.main import AsyncMemory, Memory
+
+        self.entity_type, self.store = entity_type, store
+        self.wrap(Memory, "search", self._search)
+        self.wrap(AsyncMemory, "search", self._asearch)
+        for method, record in (("add", self._record_add), ("update", self._record_update),
+                               ("delete", self._record_delete)):
+            self.wrap(Memory, method, self._write_wrapper(record))
+            self.wrap(AsyncMemory, method, self._awrite_wrapper(record))
+
+    def _store(self, memory: Any) -> str:
+        return self.store or str(getattr(memory, "collection_name", None) or "mem0")
+
+    # --- search ---------------------------------------------------------------
+
+    def _prepare_search(self, memory: Any, args: tuple, kwargs: dict):
+        query = args[0] if args else kwargs.get("query")
+        spec = RetrievalSpec(self.entity_type, self._store(memory), semconv.OPERATION_SEARCH_MEMORY)
+        return spec, (query if isinstance(query, str) else None), _top_k(kwargs), _user_of(kwargs)
+
+    def _search(self, wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke("mem0 search", self._prepare_search, instance, args, kwargs)
+        if prepared is None:
+            return wrapped(*args, **kwargs)
+        spec, query, top_k, user = prepared
+        with _Scope(user):
+            return observe_call(wrapped, args, kwargs, spec, query=query, top_k=top_k)
+
+    async def _asearch(self, wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return await wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke("mem0 search", self._prepare_search, instance, args, kwargs)
+        if prepared is None:
+            return await wrapped(*args, **kwargs)
+        spec, query, top_k, user = prepared
+        with _Scope(user):
+            return await observe_call_async(wrapped, args, kwargs, spec, query=query, top_k=top_k)
+
+    # --- writes ---------------------------------------------------------------
+
+    def _write_wrapper(self, record: Callable) -> Callable:
+        def wrapper(wrapped, instance, args, kwargs):
+            result = wrapped(*args, **kwargs)
+            if config.settings.enabled:
+                guard.safe_invoke("mem0 write", record, instance, args, kwargs, result)
+            return result
+        return wrapper
+
+    def _awrite_wrapper(self, record: Callable) -> Callable:
+        async def wrapper(wrapped, instance, args, kwargs):
+            result = await wrapped(*args, **kwargs)
+            if config.settings.enabled:
+                guard.safe_invoke("mem0 write", record, instance, args, kwargs, result)
+            return result
+        return wrapper
+
+    def _write(self, memory: Any, memory_id: Any, op: str, **fields: Any) -> None:
+        fields = {k: v for k, v in fields.items() if v is not None}
+        record_write(self._entity_type_for(memory_id, fields.get("content")), memory_id, op,
+                     store=self._store(memory), **fields)
+
+    def _entity_type_for(self, memory_id: Any, content: Any) -> str:
+        if isinstance(self.entity_type, str):
+            return self.entity_type
+        from memobs_otel.entities import Entity
+
+        entity = Entity("memory", str(memory_id), content if isinstance(content, str) else "")
+        return str(self.entity_type(entity))
+
+    def _record_add(self, memory: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        now = _now()
+        with _Scope(_user_of(kwargs)):
+            for item in _results(result):
+                op = _EVENT_OPS.get(str(item.get("event", "ADD")).upper())
+                memory_id = item.get("id")
+                if op is None or memory_id is None:
+                    continue
+                content = item.get("memory") if op != "delete" else None
+                stamps = {"created_at": item.get("created_at") or (now if op == "create" else None),
+                          "updated_at": item.get("updated_at") or (now if op != "create" else None)}
+                self._write(memory, memory_id, op, content=content, **stamps)
+
+    def _record_update(self, memory: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        memory_id = args[0] if args else kwargs.get("memory_id")
+        if memory_id is None:
+            return
+        text = args[1] if len(args) > 1 else kwargs.get("text")
+        if text is None:
+            text = kwargs.get("data")
+        self._write(memory, memory_id, "update", content=text if isinstance(text, str) else None,
+                    updated_at=_now())
+
+    def _record_delete(self, memory: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        memory_id = args[0] if args else kwargs.get("memory_id")
+        if memory_id is not None:
+            self._write(memory, memory_id, "delete", updated_at=_now())
+
+
+@memobs.hookimpl
+def memobs_register_instrumentations(register):
+    register(Mem0Instrumentor())
