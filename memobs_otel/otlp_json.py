@@ -15,7 +15,9 @@ variants other writers produce, so a file from any of them ingests the same:
   24/12 base64 characters). An empty ``parentSpanId`` means a root span.
 - 64-bit integers (``startTimeUnixNano``, ``intValue``) are strings, or numbers;
 - enums (``kind``, ``status.code``) are ints or their names
-  (``SPAN_KIND_INTERNAL`` / ``STATUS_CODE_ERROR``);
+  (``SPAN_KIND_INTERNAL`` / ``STATUS_CODE_ERROR``); an omitted or
+  unspecified kind is ``INTERNAL``, the SDK's default (the SDK has no
+  "unspecified");
 - field names are lowerCamelCase; the proto names (``resource_spans``,
   ``trace_id`` ...) are accepted as well, as the JSON mapping requires.
 
@@ -30,7 +32,7 @@ import base64
 import binascii
 import json
 import math
-from typing import Any, Iterator
+from typing import Any
 
 from memobs_otel.store.records import EventRecord, SpanRecord
 
@@ -252,9 +254,3 @@ def _short(exc: Exception) -> str:
     text = str(exc)
     return text if len(text) <= 80 else text[:77] + "..."
 
-
-def iter_spans(lines: Iterator[str | bytes]) -> Iterator[SpanRecord]:
-    """Every span of every line; raises on the first bad line (for tests and tools)."""
-    for line in lines:
-        if line.strip():
-            yield from decode_line(line)

@@ -418,3 +418,18 @@ def test_one_transaction_per_batch_of_whole_lines_and_resume_after_a_failure(run
     assert (report.spans, report.added) == (len(spans), len(spans) - 4)
     assert span_count(db) == len(spans)
     assert seen[-1] == (str(path), os.path.getsize(path))
+
+
+def test_progress_bar_path_on_large_input(run, tmp_path, monkeypatch):
+    from memobs_otel.cli import ingest as ingest_cli
+
+    _, spans = run
+    monkeypatch.setattr(ingest_cli, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.setattr(ingest_cli, "_interactive", lambda: True)
+    first = write_text(tmp_path / "a.json", collector_lines(spans[:2]))
+    second = write_text(tmp_path / "b.json", collector_lines(spans[2:]))
+    db = tmp_path / "ingested.db"
+    result = ingest("--db", str(db), str(first), str(second))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(f"ingested {len(spans)} spans ({len(spans)} new)")
+    assert span_count(db) == len(spans)

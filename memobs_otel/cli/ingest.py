@@ -75,7 +75,7 @@ def command(files: tuple[str, ...], db: str, as_json: bool) -> None:
 def _run(files: tuple[str, ...], store: _LazyStore) -> IngestReport:
     sizes = {path: _size(path) for path in files}
     total = sum(sizes.values())
-    if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+    if total < PROGRESS_MIN_BYTES or not _interactive():
         return _or_fail(lambda: ingest_files(None, files, write=store.write), store.path)
 
     from rich.console import Console
@@ -101,6 +101,10 @@ def _run(files: tuple[str, ...], store: _LazyStore) -> IngestReport:
 
         return _or_fail(lambda: ingest_files(None, files, write=store.write, on_progress=on_progress),
                         store.path)
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
 
 
 def _or_fail(fn, db: str):
