@@ -137,7 +137,8 @@ def test_existing_provider_gets_processors_and_is_not_shut_down(tmp_path):
     assert len(memobs.open_store(str(tmp_path / "m.db")).injection_stats()) == 2
 
 
-def test_otlp_backend_down_never_reaches_the_agent(tmp_path):
+def test_otlp_backend_down_never_reaches_the_agent(tmp_path, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")  # seconds; keeps shutdown's retries short
     handle = memobs.configure(db_path=str(tmp_path / "m.db"), tracer_provider=TracerProvider(),
                               otlp_endpoint=f"http://127.0.0.1:{closed_port()}")
     try:
