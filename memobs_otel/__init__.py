@@ -16,6 +16,7 @@ event with its token count, ids, rank, score and content fingerprint; see
 the README for the query API, the CLI and the OTLP set-up.
 """
 
+from .citations import record_answer
 from .context import context
 from .decorators import observe_retrieval
 from .hookspecs import hookimpl
@@ -32,6 +33,7 @@ __all__ = [
     "hookimpl",
     "instrument",
     "observe_retrieval",
+    "record_answer",
     "record_injection",
     "record_write",
     "uninstrument",
