@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from .. import semconv as sc
@@ -32,7 +33,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "parent": ("parent_t", ("parent_id",)),
     "superseded": ("superseded_t", ("superseded_by",)),
 }
-_WRITE_OP_STATUS = {"delete": "deleted", "archive": "archived"}
+WRITE_OP_STATUS = {"delete": "deleted", "archive": "archived"}
 
 
 def simhash_to_int(value) -> int | None:
@@ -55,85 +56,156 @@ def simhash_from_db(value: int | None) -> int | None:
     return value + (1 << 64) if value < 0 else value
 
 
-def _text(value) -> str | None:
-    if value is None:
+def text(value) -> str | None:
+    """Attribute value as text; ``None`` and ``""`` are "not given"."""
+    if value is None or value == "":
         return None
-    text = str(value)
-    return text if text != "" else None
+    return value if isinstance(value, str) else str(value)
 
 
-def field_groups(attrs: Mapping[str, Any], event_name: str) -> dict[str, tuple]:
-    """The field groups an injection or write event carries, with their values."""
-    groups: dict[str, tuple] = {}
-    content_hash = _text(attrs.get(sc.ENTITY_CONTENT_HASH))
-    if content_hash is not None:
-        groups["content"] = (content_hash, simhash_to_int(attrs.get(sc.ENTITY_SIMHASH)))
-    content = attrs.get(sc.ENTITY_CONTENT)
-    if isinstance(content, str) and content:
-        groups["content_head"] = (content[:CONTENT_HEAD_CHARS],)
-    title = _text(attrs.get(sc.ENTITY_TITLE))
-    if title is not None:
-        groups["title"] = (title,)
-    for group, key in (("created", sc.ENTITY_CREATED_AT), ("updated", sc.ENTITY_UPDATED_AT)):
-        raw = attrs.get(key)
-        if raw is not None and raw != "":
-            stored = raw if isinstance(raw, (int, float, str)) else str(raw)
-            groups[group] = (stored, parse_timestamp_ns(raw))
-    status = _text(attrs.get(sc.ENTITY_STATUS))
+def scalar(value):
+    """An attribute value SQLite can store as is (sequences become text)."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, (int, float, str)) else str(value)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(raw) -> int | None:
+    return parse_timestamp_ns(raw)
+
+
+def parse_cached(raw) -> int | None:
+    # the same created_at string arrives with every injection of an entity
+    try:
+        return _parsed(raw)
+    except TypeError:  # unhashable
+        return parse_timestamp_ns(raw)
+
+
+# The catalog fields of one event, in this order; ``None`` = not carried.
+FIELDS = (
+    "content_hash", "simhash", "content", "title", "created_at", "updated_at",
+    "status", "version", "parent_id", "superseded_by",
+)
+# field index -> group it sets (content_hash and simhash travel together)
+_FIELD_GROUP = ("content", None, "content_head", "title", "created", "updated",
+                "status", "version", "parent", "superseded")
+
+
+def event_fields(attrs: Mapping[str, Any], event_name: str) -> tuple:
+    """The catalog fields an injection or write event carries (see ``FIELDS``)."""
+    get = attrs.get
+    status = text(get(sc.ENTITY_STATUS))
     if event_name == sc.EVENT_WRITE:
-        op = _text(attrs.get(sc.WRITE_OP))
-        status = _WRITE_OP_STATUS.get(op or "", status)
-    if status is not None:
-        groups["status"] = (status.lower(),)
-    version = attrs.get(sc.ENTITY_VERSION)
-    if version is not None and version != "":
-        groups["version"] = (version if isinstance(version, (int, float, str)) else str(version),)
-    parent = _text(attrs.get(sc.ENTITY_PARENT_ID))
-    if parent is not None:
-        groups["parent"] = (parent,)
-    superseded = _text(attrs.get(sc.ENTITY_SUPERSEDED_BY))
-    if superseded is not None:
-        groups["superseded"] = (superseded,)
-    return groups
+        status = WRITE_OP_STATUS.get(text(get(sc.WRITE_OP)) or "", status)
+    return (
+        text(get(sc.ENTITY_CONTENT_HASH)),
+        simhash_to_int(get(sc.ENTITY_SIMHASH)),
+        text(get(sc.ENTITY_CONTENT)),
+        text(get(sc.ENTITY_TITLE)),
+        scalar(get(sc.ENTITY_CREATED_AT)),
+        scalar(get(sc.ENTITY_UPDATED_AT)),
+        status,
+        scalar(get(sc.ENTITY_VERSION)),
+        text(get(sc.ENTITY_PARENT_ID)),
+        text(get(sc.ENTITY_SUPERSEDED_BY)),
+    )
+
+
+def _group_values(group: str, fields: tuple) -> tuple:
+    """Column values of ``group`` (see ``GROUPS``) from an event's fields."""
+    if group == "content":
+        return (fields[0], fields[1])
+    if group == "content_head":
+        return (fields[2][:CONTENT_HEAD_CHARS],)
+    if group == "created":
+        return (fields[4], parse_cached(fields[4]))
+    if group == "updated":
+        return (fields[5], parse_cached(fields[5]))
+    if group == "status":
+        return (fields[6].lower(),)
+    index = {"title": 3, "version": 7, "parent": 8, "superseded": 9}[group]
+    return (fields[index],)
 
 
 class CatalogBatch:
-    """Merges the events of one batch per entity before touching the database."""
+    """Merges the events of one batch per entity before touching the database.
+
+    Per entity it keeps, per field, the latest (time, fields) that carried
+    it; values are derived (timestamps parsed, …) once per entity at upsert.
+    """
 
     def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], dict[str, Any]] = {}
+        self.entries: dict[tuple[str, str], list] = {}
 
     def touch(self, key: tuple[str, str]) -> None:
         """Make sure the entity has a row (citations of unseen entities)."""
-        self.entries.setdefault(key, {})
+        if key not in self.entries:
+            self.entries[key] = [None, None, [None] * len(FIELDS)]
 
-    def observe(self, key: tuple[str, str], time_ns: int, attrs: Mapping[str, Any], event_name: str) -> None:
-        entry = self.entries.setdefault(key, {})
-        first = entry.get("first_seen_ns")
-        entry["first_seen_ns"] = time_ns if first is None else min(first, time_ns)
-        last = entry.get("last_seen_ns")
-        entry["last_seen_ns"] = time_ns if last is None else max(last, time_ns)
-        for group, values in field_groups(attrs, event_name).items():
-            current = entry.get(group)
-            if current is None or time_ns >= current[0]:
-                entry[group] = (time_ns, values)
+    def observe(self, key: tuple[str, str], time_ns: int, fields: tuple) -> None:
+        entry = self.entries.get(key)
+        if entry is None or entry[0] is None:
+            latest: list = [None] * len(FIELDS)
+            self.entries[key] = [time_ns, time_ns, latest]
+        else:
+            if time_ns < entry[0]:
+                entry[0] = time_ns
+            if time_ns > entry[1]:
+                entry[1] = time_ns
+            latest = entry[2]
+        for i, value in enumerate(fields):
+            if value is not None:
+                current = latest[i]
+                if current is None or time_ns >= current[0]:
+                    latest[i] = (time_ns, fields)
 
     def upsert(self, conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-        """Write the merged entries; return the row id of every entity seen."""
-        pks: dict[tuple[str, str], int] = {}
-        cursor = conn.cursor()
-        for key, entry in self.entries.items():
-            params: list[Any] = [key[0], key[1], entry.get("first_seen_ns"), entry.get("last_seen_ns")]
-            for group, (_, columns) in GROUPS.items():
-                merged = entry.get(group)
-                params.append(merged[0] if merged else None)
-                params.extend(merged[1] if merged else (None,) * len(columns))
-            pks[key] = cursor.execute(_UPSERT_SQL, params).fetchone()[0]
+        """Write the merged entries set-wise; return the row id of every entity seen."""
+        if not self.entries:
+            return {}
+        conn.execute(_TEMP_TABLE_SQL)
+        rows = []
+        for key, (first_seen, last_seen, latest) in self.entries.items():
+            groups: dict[str, tuple[int, tuple]] = {}
+            for i, carried in enumerate(latest):
+                group = _FIELD_GROUP[i]
+                if carried is not None and group is not None:
+                    groups[group] = carried
+            row: list[Any] = [key[0], key[1], first_seen, last_seen]
+            for group in GROUPS:
+                carried = groups.get(group)
+                if carried is None:
+                    row.extend(_NULLS[group])
+                else:
+                    row.append(carried[0])
+                    row.extend(_group_values(group, carried[1]))
+            rows.append(row)
+        conn.executemany(_INSERT_BATCH_SQL, rows)
+        conn.execute(_UPSERT_SQL)
+        pks = {
+            (etype, eid): pk
+            for pk, etype, eid in conn.execute(
+                "SELECT e.pk, e.entity_type, e.entity_id FROM temp._catalog_batch b"
+                " JOIN entities e ON e.entity_type = b.entity_type AND e.entity_id = b.entity_id"
+            )
+        }
+        conn.execute("DELETE FROM temp._catalog_batch")
         return pks
 
 
+_NULLS = {group: (None,) * (1 + len(cols)) for group, (_, cols) in GROUPS.items()}
+_COLUMNS = ["entity_type", "entity_id", "first_seen_ns", "last_seen_ns"] + [
+    col for time_col, cols in GROUPS.values() for col in (time_col, *cols)
+]
+_TEMP_TABLE_SQL = f"CREATE TEMP TABLE IF NOT EXISTS _catalog_batch ({', '.join(_COLUMNS)})"
+_INSERT_BATCH_SQL = (
+    f"INSERT INTO temp._catalog_batch VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
 def _build_upsert_sql() -> str:
-    columns = ["entity_type", "entity_id", "first_seen_ns", "last_seen_ns"]
     updates = [
         "first_seen_ns = CASE WHEN excluded.first_seen_ns IS NULL THEN first_seen_ns"
         " WHEN first_seen_ns IS NULL THEN excluded.first_seen_ns"
@@ -143,27 +215,39 @@ def _build_upsert_sql() -> str:
         " ELSE MAX(last_seen_ns, excluded.last_seen_ns) END",
     ]
     for time_col, value_cols in GROUPS.values():
-        columns.append(time_col)
-        columns.extend(value_cols)
         newer = (
             f"excluded.{time_col} IS NOT NULL AND "
             f"({time_col} IS NULL OR excluded.{time_col} >= {time_col})"
         )
         for col in (time_col, *value_cols):
             updates.append(f"{col} = CASE WHEN {newer} THEN excluded.{col} ELSE {col} END")
-    placeholders = ", ".join("?" for _ in columns)
+    columns = ", ".join(_COLUMNS)
+    # "WHERE true" lets SQLite parse ON CONFLICT after INSERT … SELECT
     return (
-        f"INSERT INTO entities ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"ON CONFLICT (entity_type, entity_id) DO UPDATE SET {', '.join(updates)} "
-        "RETURNING pk"
+        f"INSERT INTO entities ({columns}) SELECT {columns} FROM temp._catalog_batch WHERE true "
+        f"ON CONFLICT (entity_type, entity_id) DO UPDATE SET {', '.join(updates)}"
     )
 
 
 _UPSERT_SQL = _build_upsert_sql()
 
+# injections keep their attributes as columns; rebuild() maps them back
+_INJECTION_COLUMNS = {
+    "content_hash": sc.ENTITY_CONTENT_HASH,
+    "simhash": sc.ENTITY_SIMHASH,
+    "created_at": sc.ENTITY_CREATED_AT,
+    "updated_at": sc.ENTITY_UPDATED_AT,
+    "status": sc.ENTITY_STATUS,
+    "version": sc.ENTITY_VERSION,
+    "parent_id": sc.ENTITY_PARENT_ID,
+    "superseded_by": sc.ENTITY_SUPERSEDED_BY,
+    "title": sc.ENTITY_TITLE,
+    "content": sc.ENTITY_CONTENT,
+}
+
 
 def rebuild(conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
-    """Recompute the catalog rows of ``entity_pks`` from the events left.
+    """Recompute the catalog rows of ``entity_pks`` from the rows left.
 
     Used after rows were deleted (purge, retention) so that no field survives
     whose only source is gone. Entities nothing refers to any more are dropped.
@@ -172,30 +256,41 @@ def rebuild(conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
     reset = ", ".join(
         f"{col} = NULL" for time_col, cols in GROUPS.values() for col in (time_col, *cols)
     )
+    inj_cols = list(_INJECTION_COLUMNS)
     for chunk_start in range(0, len(pks), 500):
         chunk = pks[chunk_start : chunk_start + 500]
         marks = ", ".join("?" for _ in chunk)
-        rows = conn.execute(
-            f"""
-            SELECT en.entity_type, en.entity_id, ev.time_ns, ev.name, ev.attributes
-            FROM entities en
-            JOIN (SELECT entity_pk, event_pk FROM injections WHERE entity_pk IN ({marks})
-                  UNION ALL
-                  SELECT entity_pk, event_pk FROM writes WHERE entity_pk IN ({marks})) src
-              ON src.entity_pk = en.pk
-            JOIN events ev ON ev.pk = src.event_pk
-            ORDER BY ev.time_ns, ev.pk
-            """,
-            chunk + chunk,
-        ).fetchall()
+        keys = {
+            pk: (etype, eid)
+            for pk, etype, eid in conn.execute(
+                f"SELECT pk, entity_type, entity_id FROM entities WHERE pk IN ({marks})", chunk
+            )
+        }
+        observed: list[tuple[int, tuple[str, str], dict, str]] = []
+        for row in conn.execute(
+            f"SELECT entity_pk, time_ns, {', '.join(inj_cols)} FROM injections"
+            f" WHERE entity_pk IN ({marks})",
+            chunk,
+        ):
+            attrs = {_INJECTION_COLUMNS[c]: v for c, v in zip(inj_cols, row[2:]) if v is not None}
+            if sc.ENTITY_SIMHASH in attrs:
+                attrs[sc.ENTITY_SIMHASH] = simhash_from_db(attrs[sc.ENTITY_SIMHASH])
+            observed.append((row[1], keys[row[0]], event_fields(attrs, sc.EVENT_INJECTION)))
+        for entity_pk, time_ns, attributes in conn.execute(
+            f"SELECT w.entity_pk, ev.time_ns, ev.attributes FROM writes w"
+            f" JOIN events ev ON ev.pk = w.event_pk WHERE w.entity_pk IN ({marks})",
+            chunk,
+        ):
+            observed.append((time_ns, keys[entity_pk], event_fields(json.loads(attributes), sc.EVENT_WRITE)))
         conn.execute(
             f"UPDATE entities SET first_seen_ns = NULL, last_seen_ns = NULL, {reset} "
             f"WHERE pk IN ({marks})",
             chunk,
         )
         batch = CatalogBatch()
-        for etype, eid, time_ns, name, attributes in rows:
-            batch.observe((etype, eid), time_ns, json.loads(attributes), name)
+        observed.sort(key=lambda item: item[0])
+        for time_ns, key, fields in observed:
+            batch.observe(key, time_ns, fields)
         batch.upsert(conn)
         conn.execute(
             f"""

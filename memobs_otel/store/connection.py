@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_RETRIES = 5
+CACHE_KIB = 64 * 1024
 
 
 class StoreError(Exception):
@@ -57,8 +58,8 @@ def connect_for_write(
 ) -> sqlite3.Connection:
     """Open (creating if needed) and migrate a memobs file for writing."""
     path = str(path)
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        _check_memobs_file(path)
+    if os.path.exists(path) and os.path.getsize(path) > 0 and not _is_empty_sqlite(path):
+        _check_memobs_file(path)  # never write our tables into someone else's database
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
@@ -66,6 +67,9 @@ def connect_for_write(
         # NORMAL is durable across application crashes in WAL mode and much
         # faster than FULL; an OS crash may lose the last transactions only.
         conn.execute("PRAGMA synchronous = NORMAL")
+        # random-key index inserts (per entity, per user) need the index
+        # pages in memory; SQLite's default 2 MB cache thrashes past ~100k rows
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         with_retry(lambda: migrate(conn), retries)
     except BaseException:
         conn.close()
@@ -84,6 +88,7 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
         check_same_thread=False,
     )
     conn.execute(f"PRAGMA busy_timeout = {int(DEFAULT_TIMEOUT_S * 1000)}")
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     return conn
 
 
@@ -111,6 +116,17 @@ def _check_memobs_file(path: str) -> None:
         raise NotAMemobsDatabase(
             f"{path}: not a memobs database (no {MIGRATIONS_TABLE} table)"
         )
+
+
+def _is_empty_sqlite(path: str) -> bool:
+    try:
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 def schema_version(conn: sqlite3.Connection) -> tuple[int, int]:

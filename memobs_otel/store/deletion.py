@@ -38,21 +38,17 @@ def delete_where(
         params,
     )
     conn.execute("CREATE INDEX temp._doomed_events_pk ON _doomed_events (pk)")
-    derived_where = (
-        "span_pk IN (SELECT pk FROM temp._doomed_spans)"
-        " OR event_pk IN (SELECT pk FROM temp._doomed_events)" + by_user
-    )
+    by_span = "span_pk IN (SELECT pk FROM temp._doomed_spans)" + by_user
+    by_event = by_span + " OR event_pk IN (SELECT pk FROM temp._doomed_events)"
+    where = {"injections": by_span, "citations": by_event, "writes": by_event}
     conn.execute(
         "CREATE TEMP TABLE _touched_entities AS "
-        + " UNION ".join(
-            f"SELECT entity_pk FROM {table} WHERE {derived_where}"
-            for table in ("injections", "citations", "writes")
-        ),
+        + " UNION ".join(f"SELECT entity_pk FROM {t} WHERE {w}" for t, w in where.items()),
         params,
     )
     counts: dict[str, int] = {}
-    for table in ("injections", "citations", "writes"):
-        counts[table] = conn.execute(f"DELETE FROM {table} WHERE {derived_where}", params).rowcount
+    for table, condition in where.items():
+        counts[table] = conn.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
     counts["events"] = conn.execute(
         "DELETE FROM events WHERE pk IN (SELECT pk FROM temp._doomed_events)"
     ).rowcount

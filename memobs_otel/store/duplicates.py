@@ -32,12 +32,12 @@ def near_neighbours(values: Sequence[int], max_distance: int = MAX_DISTANCE) -> 
     if max_distance >= BANDS:
         raise ValueError(f"banding with {BANDS} bands finds distances up to {BANDS - 1} only")
     distinct = set(values)
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+    bands: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(BANDS)]
     for value in distinct:
-        for band in range(BANDS):
-            buckets[(band, (value >> (band * BAND_BITS)) & _BAND_MASK)].append(value)
+        for band, buckets in enumerate(bands):
+            buckets[(value >> (band * BAND_BITS)) & _BAND_MASK].append(value)
     result: dict[int, dict[int, int]] = defaultdict(dict)
-    for members in buckets.values():
+    for members in (m for buckets in bands for m in buckets.values()):
         if len(members) < 2:
             continue
         for i, a in enumerate(members):

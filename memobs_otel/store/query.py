@@ -77,7 +77,7 @@ def injection_stats(
     ]
 
 
-@dataclass
+@dataclass(slots=True)
 class EntityFacts:
     """What the review signals need to know about one known entity."""
 

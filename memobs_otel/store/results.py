@@ -15,7 +15,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InjectionStat:
     """How often an entity was injected in the window, what it cost, how often it was used."""
 
@@ -33,7 +33,7 @@ class InjectionStat:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ReviewCandidate:
     """An entity a human should look at, with every signal that fired."""
 

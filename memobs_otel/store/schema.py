@@ -12,12 +12,16 @@ epoch, UTC):
 
 - ``spans`` — every span received; ``user_id``/``session_id``/``request_id``
   copied from its attributes; ``attributes``/``resource`` as JSON.
-- ``events`` — every span event; ``user_id`` from the event, else its span.
+- ``events`` — every span event except ``memobs.injection`` (the bulk of
+  the data), which is stored once, as its ``injections`` row; ``user_id``
+  from the event, else its span.
 - ``entities`` — the entity catalog: one row per ``(entity_type, entity_id)``
   with the latest value of each lifecycle field (``*_t`` = time of the event
   that set it) and ``first_seen_ns`` (first injection or write).
-- ``injections`` / ``citations`` / ``writes`` — one row per
-  ``memobs.injection`` / ``memobs.citation`` / ``memobs.entity.write`` event.
+- ``injections`` — one row per ``memobs.injection`` event: every known
+  attribute as a column, any other attribute in ``extra`` (JSON).
+- ``citations`` / ``writes`` — one row per ``memobs.citation`` /
+  ``memobs.entity.write`` event (the event itself is also in ``events``).
 
 Readable views (m002): ``v_spans``, ``v_injections``, ``v_citations``,
 ``v_writes``, ``v_entities`` — ISO 8601 timestamps, entity type and id
@@ -99,7 +103,6 @@ def m001_initial(db: sqlite3.Connection) -> None:
 
         CREATE TABLE IF NOT EXISTS injections (
             pk INTEGER PRIMARY KEY,
-            event_pk INTEGER NOT NULL,
             span_pk INTEGER NOT NULL,
             trace_id TEXT NOT NULL,
             time_ns INTEGER NOT NULL,
@@ -111,13 +114,15 @@ def m001_initial(db: sqlite3.Connection) -> None:
             simhash INTEGER,
             user_id TEXT,
             session_id TEXT,
-            request_id TEXT
+            request_id TEXT,
+            created_at, updated_at, status TEXT, version, parent_id TEXT,
+            superseded_by TEXT, title TEXT, content TEXT,
+            extra TEXT
         );
         CREATE INDEX IF NOT EXISTS injections_entity
             ON injections (entity_pk, time_ns, tokens, session_id);
         CREATE INDEX IF NOT EXISTS injections_user
             ON injections (user_id, entity_pk, time_ns, tokens, session_id);
-        CREATE INDEX IF NOT EXISTS injections_span ON injections (span_pk);
 
         CREATE TABLE IF NOT EXISTS citations (
             pk INTEGER PRIMARY KEY,

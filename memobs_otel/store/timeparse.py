@@ -10,7 +10,7 @@ review queue never guesses an age from a value it could not read.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 # 1e11 seconds is the year 5138; a number that large is an epoch in milliseconds.
 _MILLIS_THRESHOLD = 1e11
@@ -66,8 +66,7 @@ def ns_to_datetime(value: int | None) -> datetime | None:
     """Timezone-aware UTC datetime for nanoseconds since the epoch."""
     if value is None:
         return None
-    seconds, rest = divmod(int(value), _NS_PER_S)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest // 1_000)
+    return _EPOCH + timedelta(microseconds=int(value) // 1_000)
 
 
 def now_ns(now: datetime | None = None) -> int:

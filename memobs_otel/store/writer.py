@@ -10,6 +10,9 @@ Derived rows: each ``memobs.injection`` event (on any span, including the
 ``memobs.injection.overflow`` children) gives an ``injections`` row, each
 ``memobs.citation`` a ``citations`` row, each ``memobs.entity.write`` a
 ``writes`` row; injections and writes also update the entity catalog.
+Injection events — most of the data — are stored once, as their
+``injections`` row (known attributes as columns, others in ``extra``); every
+other event is also kept whole in ``events``.
 ``user.id`` / ``session.id`` / ``memobs.request.id`` come from the event,
 else from its span.
 """
@@ -22,7 +25,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import semconv as sc
 from .records import SpanRecord
-from .catalog import CatalogBatch, simhash_to_int
+from .catalog import WRITE_OP_STATUS, CatalogBatch, event_fields, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
 
 _IDS = (sc.USER_ID, sc.SESSION_ID, sc.MEMOBS_REQUEST_ID)
@@ -53,12 +56,6 @@ def _write_transaction(conn: sqlite3.Connection, records: list[SpanRecord]) -> i
     return inserted
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
 def _int(value, default=None):
     if value is None or isinstance(value, bool):
         return default
@@ -81,20 +78,31 @@ def _json(attrs: Mapping[str, Any]) -> str:
     return json.dumps(dict(attrs), separators=(",", ":"), default=str, ensure_ascii=False)
 
 
+# attributes an injection row holds as columns; the rest go to ``extra``
+_INJECTION_KNOWN = frozenset({
+    sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_RANK, sc.ENTITY_SCORE, sc.ENTITY_TOKENS,
+    sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CREATED_AT, sc.ENTITY_UPDATED_AT,
+    sc.ENTITY_STATUS, sc.ENTITY_VERSION, sc.ENTITY_PARENT_ID, sc.ENTITY_SUPERSEDED_BY,
+    sc.ENTITY_TITLE, sc.ENTITY_CONTENT, *_IDS,
+})
+
+
 def _write(conn: sqlite3.Connection, records: list[SpanRecord]) -> int:
     cursor = conn.cursor()
     span_pk = cursor.execute("SELECT COALESCE(MAX(pk), 0) FROM spans").fetchone()[0]
     event_pk = cursor.execute("SELECT COALESCE(MAX(pk), 0) FROM events").fetchone()[0]
     events: list[tuple] = []
-    injections: list[tuple] = []
-    citations: list[tuple] = []
-    writes: list[tuple] = []
+    injections: list[list] = []
+    citations: list[list] = []
+    writes: list[list] = []
     catalog = CatalogBatch()
+    observe = catalog.observe
     inserted = 0
+    injection_name, citation_name, write_name = sc.EVENT_INJECTION, sc.EVENT_CITATION, sc.EVENT_WRITE
 
     for record in records:
         attrs = record.attributes or {}
-        span_ids = tuple(_text(attrs.get(key)) for key in _IDS)
+        span_user, span_session, span_request = (text(attrs.get(key)) for key in _IDS)
         trace_hex = f"{record.trace_id:032x}"
         cursor.execute(
             "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
@@ -110,7 +118,9 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord]) -> int:
                 int(record.start_ns),
                 int(record.end_ns),
                 record.status,
-                *span_ids,
+                span_user,
+                span_session,
+                span_request,
                 _json(attrs),
                 _json(record.resource or {}),
                 record.scope,
@@ -121,62 +131,57 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord]) -> int:
         span_pk += 1
         inserted += 1
         for event in record.events:
-            event_pk += 1
-            ev_attrs = event.attributes or {}
-            user, session, request = (
-                _text(ev_attrs.get(key)) if ev_attrs.get(key) is not None else span_ids[i]
-                for i, key in enumerate(_IDS)
-            )
+            ev = event.attributes or {}
+            get = ev.get
+            name = event.name
             time_ns = int(event.time_ns)
-            events.append((event_pk, span_pk, event.name, time_ns, user, _json(ev_attrs)))
-            if event.name not in (sc.EVENT_INJECTION, sc.EVENT_CITATION, sc.EVENT_WRITE):
+            user = text(get(sc.USER_ID)) or span_user
+            session = text(get(sc.SESSION_ID)) or span_session
+            request = text(get(sc.MEMOBS_REQUEST_ID)) or span_request
+            entity_type = text(get(sc.ENTITY_TYPE))
+            entity_id = text(get(sc.ENTITY_ID))
+            names_entity = entity_type is not None and entity_id is not None
+            if name == injection_name and names_entity:
+                # stored once, as its injections row: columns + unknown attributes
+                key = (entity_type, entity_id)
+                fields = event_fields(ev, name)
+                observe(key, time_ns, fields)
+                extra = {k: v for k, v in ev.items() if k not in _INJECTION_KNOWN}
+                # FIELDS order: hash, simhash, content, title, created, updated,
+                # status, version, parent, superseded
+                injections.append([
+                    span_pk, trace_hex, time_ns, key,
+                    _int(get(sc.ENTITY_RANK)), _float(get(sc.ENTITY_SCORE)),
+                    _int(get(sc.ENTITY_TOKENS), 0),
+                    fields[0], fields[1], user, session, request,
+                    fields[4], fields[5], fields[6], fields[7], fields[8], fields[9],
+                    fields[3], fields[2],
+                    _json(extra) if extra else None,
+                ])
                 continue
-            entity_type = _text(ev_attrs.get(sc.ENTITY_TYPE))
-            entity_id = _text(ev_attrs.get(sc.ENTITY_ID))
-            if not entity_type or entity_id is None:
-                continue  # kept as an event, but it names no entity
+            event_pk += 1
+            events.append((event_pk, span_pk, name, time_ns, user, _json(ev)))
+            if not names_entity:
+                continue  # kept as an event; it names no entity to derive a row for
             key = (entity_type, entity_id)
-            common = (event_pk, span_pk, trace_hex, time_ns, key)
-            ids = (user, session, request)
-            if event.name == sc.EVENT_INJECTION:
-                catalog.observe(key, time_ns, ev_attrs, event.name)
-                injections.append(
-                    common
-                    + (
-                        _int(ev_attrs.get(sc.ENTITY_RANK)),
-                        _float(ev_attrs.get(sc.ENTITY_SCORE)),
-                        _int(ev_attrs.get(sc.ENTITY_TOKENS), 0),
-                        _text(ev_attrs.get(sc.ENTITY_CONTENT_HASH)),
-                        simhash_to_int(ev_attrs.get(sc.ENTITY_SIMHASH)),
-                    )
-                    + ids
-                )
-            elif event.name == sc.EVENT_CITATION:
+            if name == citation_name:
                 catalog.touch(key)
-                citations.append(
-                    common
-                    + (
-                        _text(ev_attrs.get(sc.CITATION_METHOD)),
-                        _float(ev_attrs.get(sc.CITATION_SCORE)),
-                    )
-                    + ids
-                )
-            else:
-                catalog.observe(key, time_ns, ev_attrs, event.name)
-                groups_status = _text(ev_attrs.get(sc.ENTITY_STATUS))
-                op = _text(ev_attrs.get(sc.WRITE_OP))
-                status = {"delete": "deleted", "archive": "archived"}.get(op or "", groups_status)
-                writes.append(
-                    common
-                    + (
-                        op,
-                        status.lower() if status else None,
-                        _text(ev_attrs.get(sc.ENTITY_CONTENT_HASH)),
-                        simhash_to_int(ev_attrs.get(sc.ENTITY_SIMHASH)),
-                        _int(ev_attrs.get(sc.ENTITY_TOKENS)),
-                    )
-                    + ids
-                )
+                citations.append([
+                    event_pk, span_pk, trace_hex, time_ns, key,
+                    text(get(sc.CITATION_METHOD)), _float(get(sc.CITATION_SCORE)),
+                    user, session, request,
+                ])
+            elif name == write_name:
+                observe(key, time_ns, event_fields(ev, name))
+                op = text(get(sc.WRITE_OP))
+                status = WRITE_OP_STATUS.get(op or "", text(get(sc.ENTITY_STATUS)))
+                writes.append([
+                    event_pk, span_pk, trace_hex, time_ns, key, op,
+                    status.lower() if status else None,
+                    text(get(sc.ENTITY_CONTENT_HASH)), simhash_to_int(get(sc.ENTITY_SIMHASH)),
+                    _int(get(sc.ENTITY_TOKENS)),
+                    user, session, request,
+                ])
 
     if inserted == 0:
         return 0
@@ -186,26 +191,25 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord]) -> int:
         events,
     )
     entity_pks = catalog.upsert(conn)
-
-    def resolve(rows):
+    for rows, position in ((injections, 3), (citations, 4), (writes, 4)):
         for row in rows:
-            yield row[:4] + (entity_pks[row[4]],) + row[5:]
-
+            row[position] = entity_pks[row[position]]
     cursor.executemany(
-        "INSERT INTO injections (event_pk, span_pk, trace_id, time_ns, entity_pk, rank, score,"
-        " tokens, content_hash, simhash, user_id, session_id, request_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        resolve(injections),
+        "INSERT INTO injections (span_pk, trace_id, time_ns, entity_pk, rank, score, tokens,"
+        " content_hash, simhash, user_id, session_id, request_id, created_at, updated_at,"
+        " status, version, parent_id, superseded_by, title, content, extra)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        injections,
     )
     cursor.executemany(
         "INSERT INTO citations (event_pk, span_pk, trace_id, time_ns, entity_pk, method, score,"
         " user_id, session_id, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        resolve(citations),
+        citations,
     )
     cursor.executemany(
         "INSERT INTO writes (event_pk, span_pk, trace_id, time_ns, entity_pk, op, status,"
         " content_hash, simhash, tokens, user_id, session_id, request_id)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        resolve(writes),
+        writes,
     )
     return inserted

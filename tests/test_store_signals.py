@@ -1,0 +1,357 @@
+"""Query API on hand-built scenarios: exact stats and every review signal.
+
+Spans are real SDK spans exported by the real ``SQLiteSpanExporter`` into a
+file in ``tmp_path``; event times are set explicitly so every number below
+is computed by hand. ``NOW`` is 2025-06-01, the window is 30 days
+(from 2025-05-02).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import memobs_otel as memobs
+from memobs_otel import semconv as sc
+from memobs_otel.exporters import SQLiteSpanExporter
+
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+UTC = timezone.utc
+
+
+def day(month: int, dom: int, hour: int = 12) -> datetime:
+    return datetime(2025, month, dom, hour, tzinfo=UTC)
+
+
+def ns(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000_000
+
+
+def fingerprint(entity_type: str, entity_id: str) -> tuple[str, str]:
+    """A distinct content hash and a pseudo-random simhash per entity."""
+    digest = hashlib.sha256(f"{entity_type}/{entity_id}".encode()).hexdigest()
+    return digest[:32], digest[32:48]
+
+
+class Agent:
+    """Records spans the way memobs does, at chosen times, into one file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.exporter = SQLiteSpanExporter(path)
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer = self.provider.get_tracer("tests")
+
+    def search(self, when, entities, user="u1", session="s1", cite=(), cite_twice=False):
+        """One retrieval span injecting ``entities`` (dicts with type/id/...)."""
+        span = self.tracer.start_span(
+            "search_memory playbooks", start_time=ns(when),
+            attributes={sc.USER_ID: user, sc.SESSION_ID: session},
+        )
+        for rank, entity in enumerate(entities):
+            entity = dict(entity)
+            etype, eid = entity.pop("type"), entity.pop("id")
+            content_hash, simhash = fingerprint(etype, eid)
+            attrs = {
+                sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid, sc.ENTITY_RANK: rank,
+                sc.ENTITY_TOKENS: entity.pop("tokens", 100),
+                sc.ENTITY_CONTENT_HASH: entity.pop("content_hash", content_hash),
+                sc.ENTITY_SIMHASH: entity.pop("simhash", simhash),
+            }
+            attrs.update({sc.LIFECYCLE_ATTRIBUTES[k]: v for k, v in entity.items()})
+            span.add_event(sc.EVENT_INJECTION, attrs, timestamp=ns(when))
+        for etype, eid in cite:
+            for _ in range(2 if cite_twice else 1):
+                span.add_event(sc.EVENT_CITATION, {
+                    sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid,
+                    sc.CITATION_METHOD: sc.CITATION_EXPLICIT, sc.CITATION_SCORE: 1.0,
+                }, timestamp=ns(when))
+        span.end(end_time=ns(when) + 1000)
+
+    def write(self, when, etype, eid, op="create", user="u1", **fields):
+        content_hash, simhash = fingerprint(etype, eid)
+        attrs = {
+            sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid, sc.WRITE_OP: op, sc.USER_ID: user,
+            sc.ENTITY_CONTENT_HASH: fields.pop("content_hash", content_hash),
+            sc.ENTITY_SIMHASH: fields.pop("simhash", simhash),
+        }
+        if op == "delete":
+            attrs[sc.ENTITY_STATUS] = "deleted"
+        if op == "archive":
+            attrs[sc.ENTITY_STATUS] = "archived"
+        attrs.update({sc.LIFECYCLE_ATTRIBUTES[k]: v for k, v in fields.items()})
+        span = self.tracer.start_span(sc.WRITE_SPAN_NAMES[op], start_time=ns(when),
+                                      attributes={sc.USER_ID: user})
+        span.add_event(sc.EVENT_WRITE, attrs, timestamp=ns(when))
+        span.end(end_time=ns(when) + 1000)
+
+    def store(self):
+        self.provider.shutdown()
+        return memobs.open_store(self.path)
+
+
+def pb(eid, **fields):
+    return {"type": "pb", "id": eid, **fields}
+
+
+# --------------------------------------------------------------------------
+# injection_stats
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def stats_store(tmp_path):
+    agent = Agent(tmp_path / "stats.db")
+    # outside the window: never counted
+    agent.search(day(4, 1), [pb("1")], user="u1", session="s0", cite=[("pb", "1")])
+    agent.search(day(5, 10), [pb("1"), pb("2", tokens=50)], user="u1", session="s1",
+                 cite=[("pb", "1")], cite_twice=True)  # twice in one trace: counted once
+    agent.search(day(5, 20), [pb("1"), pb("2", tokens=50)], user="u1", session="s2")
+    agent.search(day(5, 25), [pb("1"), pb("2", tokens=50)], user="u2", session="s3",
+                 cite=[("pb", "1")])
+    # one entity id under two types stays two entities
+    agent.search(day(5, 26), [{"type": "user_playbook", "id": "7", "tokens": 10},
+                              {"type": "agent_playbook", "id": "7", "tokens": 20}],
+                 user="u2", session="s3")
+    # cited more often than surfaced: the rate is capped at 1.0
+    agent.search(day(5, 27), [pb("3", tokens=5)], user="u2", session="s4", cite=[("pb", "3")])
+    agent.search(day(5, 28), [], user="u2", session="s4", cite=[("pb", "3")])
+    # cited, never surfaced: no stats row
+    agent.search(day(5, 28), [], user="u1", session="s1", cite=[("pb", "9")])
+    return agent.store()
+
+
+def test_injection_stats_all_users_exact(stats_store):
+    rows = [s.to_dict() for s in stats_store.injection_stats(days_back=30, now=NOW)]
+    assert rows == [
+        {"entity_type": "pb", "entity_id": "1", "surfaced_count": 3, "total_prompt_tokens": 300,
+         "distinct_session_count": 3, "citation_count": 2, "citation_rate": 2 / 3,
+         "first_injected_at": "2025-05-10T12:00:00Z", "last_injected_at": "2025-05-25T12:00:00Z"},
+        {"entity_type": "pb", "entity_id": "2", "surfaced_count": 3, "total_prompt_tokens": 150,
+         "distinct_session_count": 3, "citation_count": 0, "citation_rate": 0.0,
+         "first_injected_at": "2025-05-10T12:00:00Z", "last_injected_at": "2025-05-25T12:00:00Z"},
+        {"entity_type": "agent_playbook", "entity_id": "7", "surfaced_count": 1,
+         "total_prompt_tokens": 20, "distinct_session_count": 1, "citation_count": 0,
+         "citation_rate": 0.0, "first_injected_at": "2025-05-26T12:00:00Z",
+         "last_injected_at": "2025-05-26T12:00:00Z"},
+        {"entity_type": "user_playbook", "entity_id": "7", "surfaced_count": 1,
+         "total_prompt_tokens": 10, "distinct_session_count": 1, "citation_count": 0,
+         "citation_rate": 0.0, "first_injected_at": "2025-05-26T12:00:00Z",
+         "last_injected_at": "2025-05-26T12:00:00Z"},
+        {"entity_type": "pb", "entity_id": "3", "surfaced_count": 1, "total_prompt_tokens": 5,
+         "distinct_session_count": 1, "citation_count": 2, "citation_rate": 1.0,
+         "first_injected_at": "2025-05-27T12:00:00Z", "last_injected_at": "2025-05-27T12:00:00Z"},
+    ]
+
+
+def test_injection_stats_one_user_exact(stats_store):
+    stats = stats_store.injection_stats(days_back=30, user_id="u1", now=NOW)
+    assert [(s.entity_type, s.entity_id, s.surfaced_count, s.total_prompt_tokens,
+             s.distinct_session_count, s.citation_count, s.citation_rate) for s in stats] == [
+        ("pb", "1", 2, 200, 2, 1, 0.5),
+        ("pb", "2", 2, 100, 2, 0, 0.0),
+    ]
+    assert stats[0].first_injected_at == day(5, 10)
+    assert stats[0].last_injected_at == day(5, 20)
+    assert stats[0].last_injected_at.tzinfo is not None
+
+
+def test_injection_stats_longer_window_and_type_filter(stats_store):
+    stats = stats_store.injection_stats(days_back=90, entity_type="pb", user_id="u1", now=NOW)
+    assert [(s.entity_id, s.surfaced_count, s.citation_count) for s in stats] == [
+        ("1", 3, 2), ("2", 2, 0)]
+    # naive now means UTC
+    naive = stats_store.injection_stats(days_back=30, now=NOW.replace(tzinfo=None))
+    assert naive == stats_store.injection_stats(days_back=30, now=NOW)
+
+
+@pytest.mark.parametrize("bad", [0, -1, "7", None, True])
+def test_bad_days_back_is_a_value_error(stats_store, bad):
+    with pytest.raises(ValueError, match="days_back"):
+        stats_store.injection_stats(days_back=bad, now=NOW)
+    with pytest.raises(ValueError, match="days_back"):
+        stats_store.memory_review(days_back=bad, now=NOW)
+
+
+# --------------------------------------------------------------------------
+# memory_review
+# --------------------------------------------------------------------------
+
+def review_by_id(store, **kwargs):
+    kwargs.setdefault("now", NOW)
+    return {(c.entity_type, c.entity_id): c for c in store.memory_review(**kwargs)}
+
+
+def test_supersedeable_by_field_and_by_child(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    agent.write(day(5, 20), "pb", "old", op="update", superseded_by="new")
+    agent.write(day(5, 20), "pb", "keep")  # near-miss: nothing names it
+    agent.write(day(5, 21), "pb", "new")
+    agent.write(day(5, 21), "pb", "parent")
+    agent.write(day(5, 22), "pb", "child", parent_id="parent")
+    agent.write(day(5, 21), "pb", "parent2")  # near-miss: its child is archived
+    agent.write(day(5, 22), "pb", "child2", parent_id="parent2")
+    agent.write(day(5, 23), "pb", "child2", op="archive")
+    agent.write(day(5, 21), "other", "parent")  # same id, other type: not superseded
+    agent.write(day(5, 20), "pb", "gone", superseded_by="new")
+    agent.write(day(5, 21), "pb", "gone", op="archive")  # archived: never a candidate
+    got = review_by_id(agent.store())
+    assert set(got) == {("pb", "old"), ("pb", "parent")}
+    assert got["pb", "old"].signals == ["supersedeable"]
+    assert got["pb", "old"].score == 100
+    assert got["pb", "old"].superseded_by == "new"
+    assert got["pb", "parent"].superseded_by == "child"
+
+
+def test_stale_and_its_near_misses(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    agent.write(day(3, 1), "doc", "stale", created_at="2025-01-01T00:00:00Z")
+    agent.write(day(3, 1), "doc", "fresh", created_at="2025-01-01T00:00:00Z",
+                updated_at="2025-05-20T00:00:00+02:00")
+    agent.write(day(3, 1), "doc", "used", created_at="2025-01-01T00:00:00Z")
+    agent.search(day(5, 30), [{"type": "doc", "id": "used"}])
+    agent.write(day(3, 1), "doc", "garbage", created_at="not-a-date")
+    agent.write(day(3, 1), "doc", "half", created_at="2025-01-29", updated_at="garbage")
+    agent.write(day(3, 1), "doc", "untimed")  # no timestamp: first seen counts
+    agent.write(day(3, 1), "doc", "epoch_ms", created_at=int(ns(day(2, 1, 0)) // 1_000_000))
+    agent.write(day(3, 1), "doc", "epoch_s", created_at=float(ns(day(2, 1, 0)) // 10**9))
+    got = review_by_id(agent.store())
+    assert set(got) == {("doc", "stale"), ("doc", "half"), ("doc", "untimed"),
+                        ("doc", "epoch_ms"), ("doc", "epoch_s")}
+    stale = got["doc", "stale"]
+    assert stale.signals == ["stale"]
+    # 2025-01-01 -> 2025-06-01 is 151 days: 50 + 151 // 7
+    assert stale.score == 50 + 151 // 7 == 71
+    assert stale.last_modified_at == datetime(2025, 1, 1, tzinfo=UTC)
+    assert stale.last_injected_at is None
+    assert got["doc", "half"].score == 50 + 123 // 7  # naive date = UTC midnight
+    assert got["doc", "untimed"].last_modified_at == day(3, 1)
+    assert got["doc", "untimed"].score == 50 + (31 + 30 + 31 - 1) // 7  # 91 days and 12 h
+    assert got["doc", "epoch_ms"].score == got["doc", "epoch_s"].score == 50 + 120 // 7
+    # the most a stale entity scores is 99
+    agent2 = Agent(tmp_path / "old.db")
+    agent2.write(day(3, 1), "doc", "ancient", created_at="2001-01-01T00:00:00Z")
+    assert review_by_id(agent2.store())["doc", "ancient"].score == 99
+
+
+def test_high_cost_low_cite_threshold_is_strict(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    for i, d in enumerate((10, 11, 12, 13)):
+        agent.search(day(5, d), [pb("low"), pb("half", tokens=60)], session=f"s{i}",
+                     cite=[("pb", "low")] if i == 0 else [("pb", "half")] if i < 3 else [])
+    agent.search(day(5, 14), [pb("few")])
+    agent.search(day(5, 15), [pb("few")])
+    got = review_by_id(agent.store())
+    assert set(got) == {("pb", "low")}
+    low = got["pb", "low"]
+    assert low.to_dict() == {
+        "entity_type": "pb", "entity_id": "low", "title": "low",
+        "signals": ["high_cost_low_cite"], "score": 30 + 4, "injection_count": 4,
+        "citation_count": 1, "citation_rate": 0.25, "wasted_tokens": 300,
+        "last_injected_at": "2025-05-13T12:00:00Z", "last_modified_at": "2025-05-10T12:00:00Z",
+        "superseded_by": None, "duplicate_of": None,
+    }
+    # "half" has citation rate exactly 0.5: flagged only when the bar is raised
+    raised = review_by_id(agent.store(), max_cite_rate=0.51)
+    assert raised["pb", "half"].citation_rate == 0.5
+    assert raised["pb", "half"].wasted_tokens == 120
+    # "few" has 2 injections: flagged only with min_injections=2
+    assert ("pb", "few") in review_by_id(agent.store(), min_injections=2)
+
+
+def test_duplicates_nearest_newer_twin(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    base, far = 0x0123456789ABCDEF, 0x7EDCBA9876543210
+    hx = "{:016x}".format
+    # distance 3: the older one is the duplicate
+    agent.write(day(5, 3), "note", "a", simhash=hx(base))
+    agent.write(day(5, 4), "note", "b", simhash=hx(base ^ 0b111))
+    # distance 4: not duplicates
+    agent.write(day(5, 3), "note", "c", simhash=hx(far))
+    agent.write(day(5, 4), "note", "d", simhash=hx(far ^ 0b1111))
+    # identical content: score 29
+    agent.write(day(5, 3), "note", "e", content_hash="e" * 32, simhash=hx(0xFFFF0000FFFF0000))
+    agent.write(day(5, 4), "note", "f", content_hash="e" * 32, simhash=hx(0xFFFF0000FFFF0000))
+    # an archived twin is no twin; the archived entity is no candidate
+    agent.write(day(5, 3), "note", "g", simhash=hx(0x1111222233334444))
+    agent.write(day(5, 4), "note", "h", simhash=hx(0x1111222233334444))
+    agent.write(day(5, 5), "note", "h", op="archive")
+    # other type, same fingerprint as "a": types never mix
+    agent.write(day(5, 6), "doc", "a2", simhash=hx(base))
+    got = review_by_id(agent.store(), signal_filter=["duplicate"])
+    assert set(got) == {("note", "a"), ("note", "e")}
+    assert got["note", "a"].duplicate_of == "b"
+    assert got["note", "a"].score == 20 + 3 * (3 - 3) == 20
+    assert got["note", "e"].duplicate_of == "f"
+    assert got["note", "e"].score == 29
+
+
+def test_duplicate_picks_nearest_then_newest_and_breaks_ties(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    hx = "{:016x}".format
+    base = 0x0F0F0F0F0F0F0F0F
+    agent.write(day(5, 3), "k", "old", simhash=hx(base))
+    agent.write(day(5, 4), "k", "near", simhash=hx(base ^ 0b1))       # d=1
+    agent.write(day(5, 6), "k", "newest", simhash=hx(base ^ 0b110))   # d=2 to old
+    # equal last-modified: more citations is newer; then the smaller id is newer
+    agent.write(day(5, 3), "t", "x1", simhash=hx(0xAAAA))
+    agent.write(day(5, 3), "t", "x2", simhash=hx(0xAAAA))
+    agent.write(day(5, 3), "t", "x3", simhash=hx(0xAAAA))
+    agent.search(day(5, 30), [], cite=[("t", "x3")])
+    got = review_by_id(agent.store(), signal_filter=["duplicate"], days_back=30)
+    assert got["k", "old"].duplicate_of == "near"
+    assert got["k", "old"].score == 20 + 3 * 2
+    assert got["k", "near"].duplicate_of == "newest"  # d=3 from near, newer
+    assert ("k", "newest") not in got
+    assert got["t", "x1"].duplicate_of == "x3"
+    assert got["t", "x2"].duplicate_of == "x3"
+    assert ("t", "x3") not in got
+    assert got["t", "x2"].score == 20 + 3 * 3  # same simhash, different content
+
+
+def test_signals_combine_filter_and_sort(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    for d in (10, 11, 12):
+        agent.search(day(5, d), [pb("a", tokens=100), pb("b", tokens=200)])
+    agent.write(day(5, 13), "pb", "a", op="update", superseded_by="b")
+    agent.write(day(3, 1), "pb", "s", created_at="2025-01-01T00:00:00Z")
+    store = agent.store()
+    review = store.memory_review(now=NOW)
+    assert [(c.entity_id, c.signals, c.score, c.wasted_tokens) for c in review] == [
+        ("a", ["supersedeable", "high_cost_low_cite"], 100, 300),
+        ("s", ["stale"], 71, 0),
+        ("b", ["high_cost_low_cite"], 33, 600),
+    ]
+    assert [c.entity_id for c in store.memory_review(now=NOW, signal_filter=["stale"])] == ["s"]
+    assert [c.entity_id for c in store.memory_review(
+        now=NOW, signal_filter=["stale", "supersedeable"])] == ["a", "s"]
+    assert store.memory_review(now=NOW, signal_filter=[]) == []
+    with pytest.raises(ValueError, match="unknown signal 'stael'"):
+        store.memory_review(now=NOW, signal_filter=["stael"])
+
+
+def test_review_per_user_and_titles(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    agent.write(day(3, 1), "pb", "mine", user="u1", created_at="2025-01-01T00:00:00Z",
+                title="Refund policy")
+    agent.write(day(3, 1), "pb", "theirs", user="u2", created_at="2025-01-01T00:00:00Z")
+    store = agent.store()
+    assert [c.entity_id for c in store.memory_review(now=NOW, user_id="u1")] == ["mine"]
+    assert [c.entity_id for c in store.memory_review(now=NOW, user_id="u2")] == ["theirs"]
+    assert [c.title for c in store.memory_review(now=NOW)] == ["Refund policy", "theirs"]
+    assert store.memory_review(now=NOW, user_id="nobody") == []
+
+
+def test_latest_event_wins_per_field(tmp_path):
+    agent = Agent(tmp_path / "m.db")
+    agent.write(day(1, 1), "pb", "x", title="first", created_at="2025-01-01T00:00:00Z")
+    agent.write(day(2, 1), "pb", "x", op="update", title="second")
+    # an older event exported later does not override a newer value
+    agent.write(day(1, 15), "pb", "x", op="update", title="older")
+    got = review_by_id(agent.store())
+    assert got["pb", "x"].title == "second"
+    assert got["pb", "x"].last_modified_at == datetime(2025, 1, 1, tzinfo=UTC)
