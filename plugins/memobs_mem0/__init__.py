@@ -30,8 +30,9 @@ hosted ``MemoryClient`` is not covered).
   updated memory is fresh and a deleted one is gone.
 
 Timestamps: where mem0's return value carries ``created_at``/``updated_at``
-they are used; ``add``/``update``/``delete`` return none, so the write's
-timestamp is the time the call returned (UTC, ISO 8601) — within
+they are used, and a ``created_at`` passed in ``add``'s ``metadata`` (mem0
+keeps it); otherwise — ``add``/``update``/``delete`` return none — the
+write's timestamp is the time the call returned (UTC, ISO 8601), within
 milliseconds of the value mem0 stores. ``delete_all`` and ``reset`` are not
 recorded.
 
@@ -196,7 +197,9 @@ class Mem0Instrumentor(Instrumentor):
         return str(self.entity_type(entity))
 
     def _record_add(self, memory: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        metadata = kwargs.get("metadata") if isinstance(kwargs.get("metadata"), dict) else {}
         now = _now()
+        created = metadata.get("created_at") or now  # mem0 keeps a created_at given in metadata
         with _Scope(_user_of(kwargs)):
             for item in _results(result):
                 op = _EVENT_OPS.get(str(item.get("event", "ADD")).upper())
@@ -204,7 +207,7 @@ class Mem0Instrumentor(Instrumentor):
                 if op is None or memory_id is None:
                     continue
                 content = item.get("memory") if op != "delete" else None
-                stamps = {"created_at": item.get("created_at") or (now if op == "create" else None),
+                stamps = {"created_at": item.get("created_at") or (created if op == "create" else None),
                           "updated_at": item.get("updated_at") or (now if op != "create" else None)}
                 self._write(memory, memory_id, op, content=content, **stamps)
 
