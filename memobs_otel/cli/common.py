@@ -97,6 +97,18 @@ def rows_as_json(rows) -> list[dict[str, Any]]:
     return [row.to_dict() for row in rows]
 
 
+def console():
+    """A rich console; when output is not a terminal, wide enough for the tables."""
+    from rich.console import Console
+
+    plain = Console()
+    return plain if plain.is_terminal else Console(width=160)
+
+
+def fmt_date(value) -> str:
+    return value.strftime("%Y-%m-%d") if value is not None else "-"
+
+
 def fmt_time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 

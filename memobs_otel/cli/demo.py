@@ -1,0 +1,46 @@
+"""``memobs demo``: run the instrumented example agent, then show stats and review."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ..demo import DEMO_DB, near_duplicate_distance, run_agent
+from .common import console, days_option, echo_json, fail, fmt_rate, open_store_or_fail, rows_as_json
+from .review import render_review
+
+
+@click.command("demo")
+@click.option("--db", "db", default=DEMO_DB, show_default=True, metavar="PATH",
+              help="Demo file; a previous demo file there is replaced, nothing else is.")
+@days_option()
+@click.option("--json", "as_json", is_flag=True, help="Print stats and review as JSON.")
+def command(db, days, as_json):
+    """Run a simulated support agent under memobs, then print stats and the review queue."""
+    try:
+        now = run_agent(db)
+    except ValueError as exc:
+        fail(str(exc))
+    store = open_store_or_fail(db)
+    with store:
+        stats = store.injection_stats(days_back=days, now=now)
+        review = store.memory_review(days_back=days, now=now)
+    if as_json:
+        echo_json({"db": db, "now": now.isoformat().replace("+00:00", "Z"),
+                   "injection_stats": rows_as_json(stats), "memory_review": rows_as_json(review)})
+        return
+    out = console()
+    out.print(f"Recorded a simulated support agent into [bold]{db}[/bold] "
+                  f"(near-duplicate simhash distance: {near_duplicate_distance()}).")
+    table = Table(title=f"Memory injections, last {days:g} days")
+    for name, justify in (("type", "left"), ("id", "left"), ("surfaced", "right"),
+                          ("tokens", "right"), ("sessions", "right"), ("cited", "right"),
+                          ("cite rate", "right")):
+        table.add_column(name, justify=justify)
+    for s in stats:
+        table.add_row(s.entity_type, s.entity_id, str(s.surfaced_count), f"{s.total_prompt_tokens:,}",
+                      str(s.distinct_session_count), str(s.citation_count), fmt_rate(s.citation_rate))
+    out.print(table)
+    render_review(review, f"Memory review queue, last {days:g} days")
+    out.print(f"Explore: memobs stats --db {db} · memobs review --db {db} --json · "
+                  f"sqlite3 {db} 'SELECT * FROM v_injections LIMIT 5'")

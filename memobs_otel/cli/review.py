@@ -1,0 +1,83 @@
+"""``memobs review``: the memory review queue (stale, costly, superseded, duplicate)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ..store.signals import SIGNALS
+from .common import (
+    console,
+    db_option, days_option, echo_json, fail, fmt_rate, fmt_time, json_option, fmt_date,
+    open_store_or_fail, rows_as_json, run_query, user_option,
+)
+
+
+def _number(name, cast, minimum):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            number = cast(value)
+        except (TypeError, ValueError):
+            fail(f"{name}: not a number: {value!r}")
+        if number < minimum:
+            fail(f"{name} must be at least {minimum}, got {value!r}")
+        return number
+    return convert
+
+
+def _signals(ctx, param, values):
+    unknown = [v for v in values if v not in SIGNALS]
+    if unknown:
+        fail(f"unknown signal {unknown[0]!r}; known signals: {', '.join(SIGNALS)}")
+    return list(values) or None
+
+
+def render_review(candidates, title: str, limit: int = 0) -> None:
+    """Print the review queue as a table (shared with ``memobs demo``)."""
+    table = Table(title=title)
+    for name, justify in (("score", "right"), ("type", "left"), ("id", "left"), ("title", "left"),
+                          ("signals", "left"), ("inj", "right"), ("cite rate", "right"),
+                          ("wasted tok", "right"), ("last modified", "left"), ("see", "left")):
+        table.add_column(name, justify=justify)
+    shown = candidates[:limit] if limit else candidates
+    for c in shown:
+        see = (f"superseded by {c.superseded_by}" if c.superseded_by
+               else f"duplicate of {c.duplicate_of}" if c.duplicate_of else "")
+        table.add_row(str(c.score), c.entity_type, c.entity_id, c.title[:40], ", ".join(c.signals),
+                      str(c.injection_count), fmt_rate(c.citation_rate), f"{c.wasted_tokens:,}",
+                      fmt_date(c.last_modified_at), see)
+    out = console()
+    out.print(table)
+    if len(shown) < len(candidates):
+        out.print(f"{len(candidates) - len(shown)} more candidates (use --limit 0 or --json)")
+
+
+@click.command("review")
+@db_option()
+@days_option()
+@user_option
+@click.option("--signal", "signal", multiple=True, metavar="S", callback=_signals,
+              help=f"Only candidates with this signal (repeatable): {', '.join(SIGNALS)}.")
+@click.option("--min-injections", default="3", show_default=True, metavar="N",
+              callback=_number("--min-injections", int, 0),
+              help="high_cost_low_cite: at least N injections in the window.")
+@click.option("--max-cite-rate", default="0.5", show_default=True, metavar="R",
+              callback=_number("--max-cite-rate", float, 0.0),
+              help="high_cost_low_cite: citation rate below R.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Rows in the table (0 = all); --json prints all.")
+@json_option
+def command(db, days, user, signal, min_injections, max_cite_rate, limit, as_json):
+    """The memory review queue: entities a human should update, merge or drop."""
+    store = open_store_or_fail(db)
+    with store:
+        candidates = run_query(lambda: store.memory_review(
+            days_back=days, user_id=user, signal_filter=signal,
+            min_injections=min_injections, max_cite_rate=max_cite_rate))
+    if as_json:
+        echo_json(rows_as_json(candidates))
+        return
+    render_review(candidates, f"Memory review queue, last {days:g} days"
+                  + (f", user {user}" if user else ""), limit)
