@@ -2,8 +2,9 @@
 
 - ``max_age_days``: spans that ended more than that many days before ``now``
   are deleted with their events and derived rows.
-- ``max_rows``: the newest spans are kept while spans + their events stay
-  within ``max_rows`` rows; older spans go, whole (a span is never split).
+- ``max_rows``: the newest spans are kept while spans + their events
+  (injections included) stay within ``max_rows`` rows; older spans go,
+  whole (a span is never split).
 
 Environment: ``MEMOBS_RETENTION_DAYS`` and ``MEMOBS_RETENTION_MAX_ROWS``
 (positive numbers; unset, empty, ``0`` or unreadable = no limit). The SQLite
@@ -83,12 +84,16 @@ def apply_retention(
     return totals
 
 
+# rows of a span = 1 + its events + its injections (stored apart from events)
 _OVER_ROWS_SQL = """
 SELECT pk FROM (
-    SELECT pk, SUM(n) OVER (ORDER BY start_ns DESC, pk DESC ROWS UNBOUNDED PRECEDING) AS kept
-    FROM (SELECT s.pk, s.start_ns,
-                 1 + (SELECT COUNT(*) FROM events e WHERE e.span_pk = s.pk) AS n
-          FROM spans s)
+    SELECT s.pk,
+           SUM(1 + COALESCE(e.n, 0) + COALESCE(i.n, 0))
+               OVER (ORDER BY s.start_ns DESC, s.pk DESC ROWS UNBOUNDED PRECEDING) AS kept
+    FROM spans s
+    LEFT JOIN (SELECT span_pk, COUNT(*) AS n FROM events GROUP BY span_pk) e ON e.span_pk = s.pk
+    LEFT JOIN (SELECT span_pk, COUNT(*) AS n FROM injections GROUP BY span_pk) i
+        ON i.span_pk = s.pk
 ) WHERE kept > ?
 """
 

@@ -1,0 +1,59 @@
+"""memobs demo: the simulated agent goes through the real pipeline and trips every signal."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+import memobs_otel as memobs
+from memobs_otel.cli import main
+from memobs_otel.demo import near_duplicate_distance, run_agent
+
+
+def test_near_duplicate_texts_are_within_distance_3():
+    assert near_duplicate_distance() <= 3
+
+
+def test_demo_records_through_the_pipeline_and_every_signal_fires(tmp_path):
+    path = str(tmp_path / "demo.db")
+    now = run_agent(path)
+    store = memobs.open_store(path)
+    review = {c.entity_id: c for c in store.memory_review(now=now)}
+    assert review["pb-refund-v1"].signals[0] == "supersedeable"
+    assert review["pb-refund-v1"].superseded_by == "pb-refund-v2"
+    assert review["pb-returns-2023"].signals == ["stale"]
+    assert review["fact-old-office"].signals == ["stale"]
+    assert review["pb-escalation-manual"].signals == ["high_cost_low_cite"]
+    assert review["pb-escalation-manual"].citation_count == 0
+    assert "duplicate" in review["pb-shipping-old"].signals
+    assert review["pb-shipping-old"].duplicate_of == "pb-shipping"
+    stats = store.injection_stats(now=now)
+    assert stats[0].entity_id == "pb-escalation-manual"
+    assert {s.entity_type for s in stats} == {"playbook", "user_profile", "fact"}
+    assert sum(s.distinct_session_count > 1 for s in stats) >= 3
+    # reproducible: a second run gives the same queue
+    again = run_agent(path)
+    assert [(c.entity_id, c.signals, c.score) for c in memobs.open_store(path).memory_review(now=again)] == [
+        (c.entity_id, c.signals, c.score) for c in store.memory_review(now=now)]
+
+
+def test_demo_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["demo", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["db"] == "memobs-demo.db" and (tmp_path / "memobs-demo.db").exists()
+    signals = {s for c in out["memory_review"] for s in c["signals"]}
+    assert signals == {"supersedeable", "stale", "high_cost_low_cite", "duplicate"}
+    table = CliRunner().invoke(main, ["demo"])
+    assert table.exit_code == 0 and "Memory review queue" in table.stdout
+
+
+def test_demo_never_overwrites_another_file(tmp_path):
+    path = tmp_path / "precious.db"
+    path.write_text("not a database")
+    result = CliRunner().invoke(main, ["demo", "--db", str(path)])
+    assert result.exit_code == 2
+    assert "not a memobs database" in result.stderr
+    assert path.read_text() == "not a database"
