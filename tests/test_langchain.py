@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 
 import pytest
 import tiktoken
 from conftest import events, finished
+
+# memobs.instrument() with no target (below) imports every installed framework, mem0 included, which
+# reads these on import (telemetry on by default, a config file under ~/.mem0)
+os.environ["MEM0_TELEMETRY"] = "False"
+os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
 
 pytest.importorskip("langchain_core")
 pytest.importorskip("numpy")
