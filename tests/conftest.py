@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import os
+import tempfile
 
-from memobs_otel import config, guard
+# mem0 writes ~/.mem0 and turns telemetry on when first imported (memobs.instrument()
+# with no target imports every installed framework): keep it offline and in a temp dir.
+os.environ.setdefault("MEM0_TELEMETRY", "False")
+os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-mem0-"))
+
+import pytest  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+from memobs_otel import config, guard  # noqa: E402
 
 _MEMOBS_ENV = (
     "MEMOBS_ENABLED", "OTEL_SDK_DISABLED", "MEMOBS_CAPTURE_CONTENT",
