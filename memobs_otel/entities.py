@@ -40,6 +40,8 @@ CONTENT_KEYS = ("content", "memory", "text", "page_content", "document", "body",
 SCORE_KEYS = ("score", "similarity", "relevance_score", "_score")
 LIFECYCLE_KEYS = ("created_at", "updated_at", "status", "version", "parent_id", "superseded_by")
 TITLE_KEYS = ("title", "name")
+_OPTIONAL_KEYS = frozenset(LIFECYCLE_KEYS + TITLE_KEYS)
+_NO_METADATA: dict[str, Any] = {}  # never mutated: Entity gets a copy
 
 
 @dataclass
@@ -78,9 +80,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_mapping(value: Any) -> bool:
+    # dict first: the ABC check costs a Python-level __instancecheck__ call
+    return isinstance(value, dict) or isinstance(value, Mapping)
+
+
 def _as_mapping(item: Any) -> Mapping[str, Any] | None:
     """A read-only field view of an item, or None for unsupported values."""
-    if isinstance(item, Mapping):
+    if _is_mapping(item):
         return item
     if dataclasses.is_dataclass(item) and not isinstance(item, type):
         return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
@@ -121,14 +128,15 @@ def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
 
 
 def _content_of(item: Any, fields: Mapping[str, Any]) -> str:
-    get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
-    if callable(get_content) and not isinstance(item, Mapping):
-        try:
-            text = get_content()
-            if isinstance(text, str):
-                return text
-        except Exception:  # noqa: BLE001
-            pass
+    if not _is_mapping(item):
+        get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
+        if callable(get_content):
+            try:
+                text = get_content()
+                if isinstance(text, str):
+                    return text
+            except Exception:  # noqa: BLE001
+                pass
     value = _first(fields, CONTENT_KEYS)
     if isinstance(value, str):
         return value
@@ -156,41 +164,48 @@ def entity_from_item(item: Any, entity_type: str, score: float | None = None, ra
     """One entity from one result item (a dict, model, document or node)."""
     if isinstance(item, str):
         return Entity(entity_type, content_hash(item)[:16], item, score, rank)
-    fields = _as_mapping(item)
+    fields = item if type(item) is dict else _as_mapping(item)
     if fields is None:
         fields = _Attrs(item)
     metadata = fields.get("metadata")
-    if not isinstance(metadata, Mapping):
-        metadata = {}
+    if metadata is None or not _is_mapping(metadata):
+        metadata = _NO_METADATA
     content = _content_of(item, fields)
     raw_id = _first(fields, ID_KEYS)
-    if raw_id is None:
+    if raw_id is None and metadata is not _NO_METADATA:
         raw_id = _first(metadata, ID_KEYS)
     if score is None:
         raw_score = _first(fields, SCORE_KEYS)
         score = float(raw_score) if _is_number(raw_score) else None
+    entity_id = str(raw_id) if raw_id is not None else content_hash(content)[:16]
+    if metadata is _NO_METADATA and type(fields) is dict and fields.keys().isdisjoint(_OPTIONAL_KEYS):
+        # the common plain-dict hit: no lifecycle field, no title anywhere
+        return Entity(entity_type, entity_id, content, score, rank, {})
 
-    def lifecycle(key: str) -> Any:
-        value = fields.get(key)
-        return metadata.get(key) if value is None else value
-
+    # the item's own field, else its metadata's (LIFECYCLE_KEYS order)
+    lifecycle = [fields.get(key) for key in LIFECYCLE_KEYS]
+    if metadata is not _NO_METADATA:
+        lifecycle = [metadata.get(key) if value is None else value
+                     for key, value in zip(LIFECYCLE_KEYS, lifecycle)]
     title = _first(fields, TITLE_KEYS)
-    if title is None:
+    if title is None and metadata is not _NO_METADATA:
         title = _first(metadata, TITLE_KEYS)
+    created_at, updated_at, status, version, parent_id, superseded_by = (
+        value if value is None else attribute_value(value) for value in lifecycle)
     return Entity(
         entity_type=entity_type,
-        entity_id=str(raw_id) if raw_id is not None else content_hash(content)[:16],
+        entity_id=entity_id,
         content=content,
         score=score,
         rank=rank,
         metadata=dict(metadata),
-        created_at=attribute_value(lifecycle("created_at")),
-        updated_at=attribute_value(lifecycle("updated_at")),
-        status=attribute_value(lifecycle("status")),
-        version=attribute_value(lifecycle("version")),
-        parent_id=attribute_value(lifecycle("parent_id")),
-        superseded_by=attribute_value(lifecycle("superseded_by")),
-        title=attribute_value(title) if title is not None and not isinstance(title, Mapping) else None,
+        created_at=created_at,
+        updated_at=updated_at,
+        status=status,
+        version=version,
+        parent_id=parent_id,
+        superseded_by=superseded_by,
+        title=attribute_value(title) if title is not None and not _is_mapping(title) else None,
     )
 
 
@@ -200,7 +215,7 @@ def _items(result: Any) -> list[tuple[Any, float | None]]:
         return []
     if isinstance(result, (str, bytes)):
         return [(result.decode("utf-8", "replace") if isinstance(result, bytes) else result, None)]
-    if isinstance(result, Mapping):
+    if _is_mapping(result):
         inner = result.get("results")
         if isinstance(inner, (list, tuple)):  # mem0 {"results": [...], "relations": ...}
             return _items(inner)
@@ -218,7 +233,7 @@ def _items(result: Any) -> list[tuple[Any, float | None]]:
             if isinstance(element, (list, tuple)) and len(element) == 2 and _is_number(element[1]) \
                     and not _is_number(element[0]):
                 pairs.append((element[0], float(element[1])))
-            elif isinstance(element, Mapping) or isinstance(element, str):
+            elif isinstance(element, (dict, str)) or isinstance(element, Mapping):
                 pairs.append((element, None))
             else:
                 pairs.extend(_items(element))

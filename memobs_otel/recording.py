@@ -150,18 +150,24 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     """Put ``entities`` on ``span``: span attributes (own spans) and one event each."""
     settings = config.settings
     capture = settings.capture_content
+    # Span attributes are gathered and set in one call: the SDK takes its
+    # lock and re-validates on every set_attribute, ~20 of them per call.
+    span_attrs: dict[str, Any] = {}
     if own_span:
-        span.set_attribute(sc.GEN_AI_MEMORY_RECORD_COUNT, len(entities))
+        span_attrs[sc.GEN_AI_MEMORY_RECORD_COUNT] = len(entities)
         for i, entity in enumerate(entities[: sc.MAX_RETRIEVAL_DOCUMENTS]):
             prefix = f"{sc.RETRIEVAL_DOCUMENT_PREFIX}.{i}."
-            span.set_attribute(prefix + sc.RETRIEVAL_DOCUMENT_ID, entity.entity_id)
+            span_attrs[prefix + sc.RETRIEVAL_DOCUMENT_ID] = entity.entity_id
             if entity.score is not None:
-                span.set_attribute(prefix + sc.RETRIEVAL_DOCUMENT_SCORE, entity.score)
+                span_attrs[prefix + sc.RETRIEVAL_DOCUMENT_SCORE] = entity.score
             if capture:
-                span.set_attribute(prefix + sc.RETRIEVAL_DOCUMENT_CONTENT, entity.content)
+                span_attrs[prefix + sc.RETRIEVAL_DOCUMENT_CONTENT] = entity.content
     if nested:
-        span.set_attribute(sc.MEMOBS_NESTED, True)
+        span_attrs[sc.MEMOBS_NESTED] = True
+        span.set_attributes(span_attrs)
         return
+    if span_attrs:
+        span.set_attributes(span_attrs)
 
     measurer = settings.get_measurer()
     ids = current_ids()
@@ -171,17 +177,20 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     for entity in entities:
         m = measurer.measure(entity.content)
         total += m.tokens
-        attrs = entity_event_attributes(entity, m, capture, ids, call_hooks)
+        event_attrs = entity_event_attributes(entity, m, capture, ids, call_hooks)
         if entity.score is not None:
-            attrs[sc.ENTITY_SCORE] = entity.score
-        attrs[sc.ENTITY_RANK] = entity.rank
-        events.append(attrs)
+            event_attrs[sc.ENTITY_SCORE] = entity.score
+        event_attrs[sc.ENTITY_RANK] = entity.rank
+        events.append(event_attrs)
+    totals: dict[str, Any] = {}
     if own_span:
-        span.set_attribute(sc.MEMOBS_INJECTION_COUNT, len(events))
-        span.set_attribute(sc.MEMOBS_INJECTION_TOKENS, total)
-        span.set_attribute(sc.MEMOBS_TOKENIZER, measurer.tokenizer.name)
+        totals[sc.MEMOBS_INJECTION_COUNT] = len(events)
+        totals[sc.MEMOBS_INJECTION_TOKENS] = total
+        totals[sc.MEMOBS_TOKENIZER] = measurer.tokenizer.name
     if measurer.tokenizer.estimated:
-        span.set_attribute(sc.MEMOBS_TOKENS_ESTIMATED, True)
+        totals[sc.MEMOBS_TOKENS_ESTIMATED] = True
+    if totals:
+        span.set_attributes(totals)
     _add_events(span, sc.EVENT_INJECTION, events, spec, ids)
     trace_buffer.remember(span.get_span_context().trace_id, entities)
 
