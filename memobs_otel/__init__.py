@@ -26,13 +26,17 @@ from .setup import MemobsHandle, configure
 from .store import InjectionStat, ReviewCandidate, StoreError, open_store
 
 __all__ = [
+    "InjectionStat",
     "MemobsHandle",
+    "ReviewCandidate",
+    "StoreError",
     "cite",
     "configure",
     "context",
     "hookimpl",
     "instrument",
     "observe_retrieval",
+    "open_store",
     "record_answer",
     "record_injection",
     "record_write",
