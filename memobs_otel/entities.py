@@ -119,6 +119,101 @@ class _Attrs(Mapping):
         return 0
 
 
+# --- pydantic models without the cost of missing attributes ------------------------
+# Every key an extractor probes and a model lacks goes through pydantic's
+# ``__getattr__`` and a raised AttributeError (~2 µs; a LangChain Document
+# lacks ~20 of them). For a pydantic v2 model whose attribute lookup is
+# pydantic's own, with no extra fields, a name that is neither on the class
+# nor a private attribute resolves exactly to the instance ``__dict__`` entry
+# or to "missing" — so it is read from there; every other name takes the
+# ordinary path.
+
+_plain_models: dict[type, dict[str, bool] | None] = {}
+
+
+def _model_slow_names(cls: type) -> dict[str, bool] | None:
+    """Per-name "use real getattr" cache for a plain pydantic model class, else None."""
+    try:
+        return _plain_models[cls]
+    except KeyError:
+        pass
+    owner = next((c for c in cls.__mro__ if "__getattr__" in vars(c)), None)
+    plain = (owner is not None and owner.__module__ == "pydantic.main" and owner.__name__ == "BaseModel"
+             and cls.__getattribute__ is object.__getattribute__
+             and isinstance(getattr(cls, "__pydantic_fields__", None), dict)
+             and isinstance(getattr(cls, "__private_attributes__", None), dict))
+    names: dict[str, bool] | None = {} if plain else None
+    if len(_plain_models) < 1024:
+        _plain_models[cls] = names
+    return names
+
+
+def _model_dict(obj: Any) -> dict[str, Any] | None:
+    """``obj.__dict__`` when missing names can be read from it (see above), else None."""
+    if _model_slow_names(type(obj)) is None:
+        return None
+    try:
+        if object.__getattribute__(obj, "__pydantic_extra__"):
+            return None
+        found = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return None
+    return found if type(found) is dict else None
+
+
+def _needs_getattr(cls: type, name: str) -> bool:
+    names = _plain_models[cls]
+    slow = names.get(name)
+    if slow is None:
+        slow = names[name] = hasattr(cls, name) or name in cls.__private_attributes__
+    return slow
+
+
+def _has_attr(obj: Any, name: str) -> bool:
+    """``hasattr(obj, name)``."""
+    found = _model_dict(obj)
+    if found is None or _needs_getattr(type(obj), name):
+        return hasattr(obj, name)
+    return name in found
+
+
+class _ModelAttrs(_Attrs):
+    """``_Attrs`` of a plain pydantic model (see ``_model_dict``)."""
+
+    def __init__(self, obj: Any, found: dict[str, Any]) -> None:
+        self._obj = obj
+        self._dict = found
+        self._cls = type(obj)
+        self._names = _plain_models[self._cls]
+
+    def __getitem__(self, key: str) -> Any:
+        if _needs_getattr(self._cls, key):
+            return super().__getitem__(key)
+        try:
+            return self._dict[key]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        slow = self._names.get(key)  # inlined _needs_getattr: this is the hot call
+        if slow is None:
+            slow = _needs_getattr(self._cls, key)
+        if slow:
+            return super().get(key, default)
+        return self._dict.get(key, default)
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        """``getattr(obj, key, default)``, exceptions included."""
+        if _needs_getattr(self._cls, key):
+            return getattr(self._obj, key, default)
+        return self._dict.get(key, default)
+
+
+def _attrs(item: Any) -> _Attrs:
+    found = _model_dict(item)
+    return _Attrs(item) if found is None else _ModelAttrs(item, found)
+
+
 def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
     for key in keys:
         value = fields.get(key)
@@ -129,7 +224,10 @@ def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
 
 def _content_of(item: Any, fields: Mapping[str, Any]) -> str:
     if not _is_mapping(item):
-        get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
+        if type(fields) is _ModelAttrs:
+            get_content = fields.raw("get_content")
+        else:
+            get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
         if callable(get_content):
             try:
                 text = get_content()
@@ -166,7 +264,7 @@ def entity_from_item(item: Any, entity_type: str, score: float | None = None, ra
         return Entity(entity_type, content_hash(item)[:16], item, score, rank)
     fields = item if type(item) is dict else _as_mapping(item)
     if fields is None:
-        fields = _Attrs(item)
+        fields = _attrs(item)
     metadata = fields.get("metadata")
     if metadata is None or not _is_mapping(metadata):
         metadata = _NO_METADATA
@@ -222,7 +320,7 @@ def _items(result: Any) -> list[tuple[Any, float | None]]:
         return [(result, None)]
     if isinstance(result, tuple) and len(result) == 2 and _is_number(result[1]) and not _is_number(result[0]):
         return [(result[0], float(result[1]))]
-    if hasattr(result, "node") and hasattr(result, "score"):  # NodeWithScore
+    if _has_attr(result, "node") and _has_attr(result, "score"):  # NodeWithScore
         score = getattr(result, "score", None)
         return [(result.node, float(score) if _is_number(score) else None)]
     if _as_mapping(result) is not None or hasattr(type(result), "model_fields"):
