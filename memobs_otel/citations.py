@@ -10,8 +10,11 @@ every ``memobs_detect_citations`` hook, keeps the highest score per entity,
 records one ``memobs.citation`` event per cited entity on the current span
 and returns the cited ``(entity_type, entity_id)`` keys, in injection order.
 Call it inside the span (or a child of the span) that did the retrieval —
-typically your agent's request span. It never raises; outside any trace, or
-with nothing injected in it, it returns ``[]``.
+typically your agent's request span. An agent with no span around its turn
+can call it right after the turn: outside any span it looks at the
+retrievals made in the current context (thread or asyncio task) since the
+previous ``record_answer``. It never raises; with nothing injected it
+returns ``[]``.
 
 Two detectors are built in:
 
@@ -191,9 +194,10 @@ def _record_answer(text: Any) -> list[tuple[str, str]]:
     if not isinstance(text, str) or not text:
         return []
     span_context = trace.get_current_span().get_span_context()
-    if not span_context.is_valid:
-        return []
-    entities = trace_buffer.injected_in(span_context.trace_id)
+    if span_context.is_valid:
+        entities = trace_buffer.injected_in(span_context.trace_id)
+    else:  # no span around the turn: the retrievals since the last answer in this context
+        entities = [e for trace_id in trace_buffer.take_pending() for e in trace_buffer.injected_in(trace_id)]
     if not entities:
         return []
     plugins.load_plugins()

@@ -5,16 +5,26 @@ earlier in the same trace to detect overlap, even when content capture is
 off (content never leaves the process this way). The buffer is bounded: the
 most recent ``MAX_TRACES`` traces, ``MAX_ENTITIES_PER_TRACE`` entities each;
 older traces are forgotten.
+
+Agents that open no span of their own around a turn still get citations:
+each retrieval also notes its trace in a context variable of the calling
+context (``pending_traces``), and ``record_answer`` called outside any span
+looks at the traces noted since the previous ``record_answer`` in that
+context (then clears them).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import NamedTuple
 
 MAX_TRACES = 1024
 MAX_ENTITIES_PER_TRACE = 512
+MAX_PENDING_TRACES = 16
+
+_pending: ContextVar[tuple[int, ...]] = ContextVar("memobs_pending_traces", default=())
 
 
 class InjectedEntity(NamedTuple):
@@ -32,6 +42,9 @@ def remember(trace_id: int, entities) -> None:
     """Keep ``entities`` (objects with entity_type/entity_id/content/rank) for ``trace_id``."""
     if not trace_id:
         return
+    pending = _pending.get()
+    if not pending or pending[-1] != trace_id:
+        _pending.set((pending + (trace_id,))[-MAX_PENDING_TRACES:])
     with _lock:
         bucket = _traces.get(trace_id)
         if bucket is None:
@@ -51,6 +64,14 @@ def injected_in(trace_id: int) -> list[InjectedEntity]:
     with _lock:
         bucket = _traces.get(trace_id)
         return list(bucket.values()) if bucket else []
+
+
+def take_pending() -> tuple[int, ...]:
+    """The traces with injections noted in this context since the last call; clears them."""
+    pending = _pending.get()
+    if pending:
+        _pending.set(())
+    return pending
 
 
 def clear() -> None:

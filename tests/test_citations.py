@@ -102,6 +102,7 @@ def test_bad_pattern_falls_back_to_the_default(spans, tracer_provider):
 
 
 def test_outside_a_trace_or_without_injections(spans, tracer_provider):
+    trace_buffer.take_pending()
     assert memobs.record_answer("[mem:f1]") == []
     with tracer_provider.get_tracer("test").start_as_current_span("agent"):
         assert memobs.record_answer("[mem:f1]") == []
@@ -143,3 +144,22 @@ def test_kill_switch(spans, tracer_provider, monkeypatch):
         config.reload_settings()
         assert memobs.record_answer("[mem:f1]") == []
     assert events(spans, "memobs.citation") == []
+
+
+def test_without_a_span_cites_retrievals_since_the_last_answer(spans):
+    """An agent that opens no span of its own: search, answer, search, answer."""
+    trace_buffer.take_pending()
+
+    @memobs.observe_retrieval(entity_type="fact", store="facts")
+    def search(ids):
+        return [{"id": i, "content": f"content of {i}"} for i in ids]
+
+    search(["a1", "a2"])
+    search(["b1"])
+    assert memobs.record_answer("Per [mem:a2] and [mem:b1].") == [("fact", "a2"), ("fact", "b1")]
+    # the next turn only sees its own retrievals
+    search(["c1"])
+    assert memobs.record_answer("Per [mem:a2] and [mem:c1].") == [("fact", "c1")]
+    assert memobs.record_answer("[mem:c1]") == []
+    cited = [(e["memobs.entity.id"], e["memobs.citation.method"]) for e in events(spans, "memobs.citation")]
+    assert cited == [("a2", "marker"), ("b1", "marker"), ("c1", "marker")]
