@@ -1,0 +1,93 @@
+"""Timing helpers shared by the benchmarks.
+
+Variants compared with each other are timed in *interleaved rounds*: every
+round times one batch of each variant, in an order that alternates from
+round to round, so that drift on a shared machine (other processes, CPU
+frequency) hits all of them alike. Figures are medians over the rounds and
+ratios are medians of the per-round (paired) ratios.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Callable, Sequence
+
+US = 1e6
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    section: str  # "1", "2", "3", … as in docs/benchmarks.md
+    name: str
+    figure: str  # the headline: a ratio, µs per call, events/s …
+    detail: str = ""  # the side-by-side figures the headline comes from
+    target: str = ""
+    ok: bool | None = None  # None: no target
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.ok is None else ("ok" if self.ok else "MISSED")
+
+
+def per_call(fn: Callable[[], object], calls: int) -> float:
+    """Seconds per call of ``fn`` over one batch of ``calls`` calls."""
+    start = time.perf_counter()
+    for _ in repeat(None, calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def interleaved(variants: dict[str, Callable[[], float]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Run each variant's batch once per round, alternating the order.
+
+    Each value of ``variants`` runs one batch and returns its figure (e.g.
+    seconds per call). Returns every round's figure per variant.
+    """
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            gc.collect()
+            results[name].append(variants[name]())
+    return results
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median over rounds of a[i] / b[i]."""
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median over rounds of a[i] - b[i]."""
+    return statistics.median(x - y for x, y in zip(a, b))
+
+
+def us(seconds: float) -> str:
+    value = seconds * US
+    return f"{value:.2f} µs" if abs(value) < 10 else f"{value:,.1f} µs"
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    header = ("#", "benchmark", "figure", "target", "verdict", "side by side")
+    cells = [header] + [(r.section, r.name, r.figure, r.target, r.verdict, r.detail) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
+    lines = []
+    for n, cell in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cell, widths)) + "  " + cell[-1])
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 12)
+    return "\n".join(line.rstrip() for line in lines)
