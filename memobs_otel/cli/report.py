@@ -1,0 +1,106 @@
+"""``memobs report``: write the memory health report as one HTML file.
+
+    memobs report                                  # memobs.db -> memobs-report.html
+    memobs report --db agent.db --days 7 --user alice --out alice.html
+
+The database is opened read-only and never changed; a missing file, a file
+that is not a memobs database or a bad ``--days`` exits 2 with one line.
+On big files a progress bar (on stderr, when it is a terminal) shows the
+steps.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..report import write_report
+from ..store import StoreError
+from .common import days_option, db_option, fail, user_option
+
+DEFAULT_OUT = "memobs-report.html"
+PROGRESS_MIN_BYTES = 32 << 20  # a bar only when gathering takes a moment
+STEPS = ("entity statistics", "review queue", "time series", "entity details", "rendering")
+
+
+@click.command("report")
+@db_option()
+@days_option()
+@user_option
+@click.option("--out", "out", default=DEFAULT_OUT, show_default=True, metavar="FILE",
+              help="HTML file to write (replaced if it exists).")
+def command(db: str, days: float, user: str | None, out: str) -> None:
+    """Write a self-contained HTML memory health report."""
+    _check_paths(db, out)
+    data = _run(db, out, days, user)
+    h = data.headline
+    size = os.path.getsize(out)
+    click.echo(
+        f"wrote {out} ({_size(size)}): {h.known_entities:,} entities, {h.injections:,} injections, "
+        f"{h.tokens:,} tokens injected, {h.review_candidates:,} in the review queue"
+    )
+
+
+def _check_paths(db: str, out: str) -> None:
+    if not os.path.exists(db):
+        fail(f"{db}: no such file (memobs demo creates one)")
+    if os.path.isdir(out):
+        fail(f"--out {out}: is a directory")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        fail(f"--out {out}: no such directory {folder}")
+    if os.path.exists(out) and os.path.samefile(out, db):
+        fail(f"--out {out}: is the database itself; choose another file")
+
+
+def _run(db: str, out: str, days: float, user: str | None):
+    big = os.path.getsize(db) >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    if not big:
+        return _write(db, out, days, user, None)
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]report[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(STEPS[0], total=len(STEPS))
+        seen: list[str] = []
+
+        def on_step(name: str) -> None:
+            if seen:
+                progress.advance(task)
+            seen.append(name)
+            progress.update(task, description=name)
+
+        data = _write(db, out, days, user, on_step)
+        progress.update(task, completed=len(STEPS))
+        return data
+
+
+def _write(db, out, days, user, on_step):
+    try:
+        return write_report(db, out, days=days, user_id=user, on_step=on_step)
+    except StoreError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"--out {out}: cannot write ({exc.strerror or exc})")
+    except Exception as exc:  # sqlite3 errors etc.: one line, no traceback
+        fail(f"{db}: cannot read ({type(exc).__name__}: {exc})")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"

@@ -1,0 +1,265 @@
+"""Gather everything the report shows, as small aggregates.
+
+The per-entity numbers and the review queue come from the public Store API
+(``injection_stats``, ``memory_review``) so the report says exactly what
+``memobs stats`` and ``memobs review`` say; the time series, per-entity
+histories and recent sessions come from :mod:`.queries`.
+
+Headline definitions (all over the window, optionally one user):
+
+- *entities*: known entities (seen in any injection or write), and how
+  many of them were injected in the window;
+- *injections* / *tokens injected*: sums of ``surfaced_count`` /
+  ``total_prompt_tokens``;
+- *citation rate*: cited injections over injections (an entity counts as
+  cited once per trace, as in ``injection_stats``);
+- *tokens wasted*: per entity, tokens injected × (1 − citation rate),
+  summed — the same measure as the review queue's ``wasted_tokens``.
+
+Sizes are bounded whatever the data: the top-entity chart shows
+``TOP_CHART`` entities, the review table ``REVIEW_ROWS`` rows, and detail
+sections are drawn for the ``DETAIL_TOP`` entities by tokens plus the first
+``DETAIL_REVIEW`` review candidates.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from ..store import InjectionStat, ReviewCandidate, Store
+from ..store.query import NS_PER_DAY, citation_rate, window
+from ..store.timeparse import ns_to_datetime
+from . import queries
+
+TOP_CHART = 20
+REVIEW_ROWS = 500
+DETAIL_TOP = 50
+DETAIL_REVIEW = 50
+MAX_BUCKETS = 120
+SESSIONS_SHOWN = 5
+RATE_BINS = (  # (label, lowest rate included, highest rate included)
+    ("0%", 0.0, 0.0),
+    ("1–24%", 1e-12, 0.25 - 1e-12),
+    ("25–49%", 0.25, 0.5 - 1e-12),
+    ("50–74%", 0.5, 0.75 - 1e-12),
+    ("75–99%", 0.75, 1.0 - 1e-12),
+    ("100%", 1.0, 1.0),
+)
+
+
+@dataclass
+class Headline:
+    known_entities: int
+    injected_entities: int
+    injections: int
+    tokens: int
+    citations: int
+    citation_rate: float
+    wasted_tokens: int
+    review_candidates: int
+
+
+@dataclass
+class EntityDetail:
+    entity_type: str
+    entity_id: str
+    title: str
+    status: str | None
+    injections: int
+    tokens: int
+    sessions: int
+    citations: int
+    citation_rate: float
+    first_seen_at: datetime | None
+    last_injected_at: datetime | None
+    signals: list[str] = field(default_factory=list)
+    score: int = 0
+    reasons: list[str] = field(default_factory=list)
+    per_bucket: list[int] = field(default_factory=list)
+    recent_sessions: list[queries.SessionUse] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    db_path: str
+    generated_at: datetime
+    days: float
+    user_id: str | None
+    window_start: datetime
+    window_end: datetime
+    schema_version: tuple[int, int]
+    headline: Headline
+    bucket_days: int
+    bucket_starts: list[datetime]
+    injections_series: list[int]
+    tokens_series: list[int]
+    citations_series: list[int]
+    top_entities: list[InjectionStat]
+    rate_bins: list[tuple[str, int]]
+    review: list[ReviewCandidate]
+    review_total: int
+    details: list[EntityDetail]
+    entities_with_stats: int
+
+    @property
+    def empty(self) -> bool:
+        return self.headline.known_entities == 0 and self.headline.injections == 0
+
+
+def reasons(candidate: ReviewCandidate, days: float, max_cite_rate: float = 0.5) -> list[str]:
+    """Plain-words reasons for each signal of a review candidate."""
+    out = []
+    for signal in candidate.signals:
+        if signal == "supersedeable":
+            out.append(f"superseded by {candidate.superseded_by}" if candidate.superseded_by
+                       else "superseded by a newer entity")
+        elif signal == "stale":
+            when = candidate.last_modified_at.strftime("%Y-%m-%d") if candidate.last_modified_at else "long ago"
+            out.append(f"not injected in the last {_days(days)}; last modified {when}")
+        elif signal == "high_cost_low_cite":
+            out.append(
+                f"injected {candidate.injection_count}× but cited {candidate.citation_count}× "
+                f"({candidate.citation_rate:.0%}, below {max_cite_rate:.0%}); "
+                f"{candidate.wasted_tokens} tokens wasted"
+            )
+        elif signal == "duplicate":
+            out.append(f"near-duplicate of newer {candidate.duplicate_of}")
+        else:
+            out.append(signal)
+    return out
+
+
+def _days(days: float) -> str:
+    text = f"{days:g}"
+    return f"{text} day" if text == "1" else f"{text} days"
+
+
+def make_buckets(start: int, end: int) -> queries.Buckets:
+    """UTC-day-aligned buckets over [start, end], at most ``MAX_BUCKETS`` of them."""
+    first_day = start // NS_PER_DAY
+    last_day = end // NS_PER_DAY
+    n_days = last_day - first_day + 1
+    width_days = max(1, math.ceil(n_days / MAX_BUCKETS))
+    count = math.ceil(n_days / width_days)
+    return queries.Buckets(first_day * NS_PER_DAY, width_days * NS_PER_DAY, count)
+
+
+def rate_bins(stats: list[InjectionStat]) -> list[tuple[str, int]]:
+    counts = [0] * len(RATE_BINS)
+    for stat in stats:
+        for index, (_, low, high) in enumerate(RATE_BINS):
+            if low <= stat.citation_rate <= high:
+                counts[index] += 1
+                break
+    return [(label, n) for (label, _, _), n in zip(RATE_BINS, counts)]
+
+
+def gather(
+    store: Store,
+    days: float = 30,
+    user_id: str | None = None,
+    now: datetime | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> ReportData:
+    """Everything the report shows. ``ValueError`` for a bad ``days``."""
+    step = on_step or (lambda name: None)
+    start, end = window(days, now)
+    conn = store._conn  # read-only; see queries' docstring
+
+    step("entity statistics")
+    stats = store.injection_stats(days_back=days, user_id=user_id, now=ns_to_datetime(end))
+    step("review queue")
+    review = store.memory_review(days_back=days, user_id=user_id, now=ns_to_datetime(end))
+    step("time series")
+    buckets = make_buckets(start, end)
+    injections_series, tokens_series, citations_series = queries.series(conn, buckets, start, end, user_id)
+    known = queries.known_entity_count(conn, end, user_id)
+
+    injections = sum(s.surfaced_count for s in stats)
+    citations = sum(min(s.citation_count, s.surfaced_count) for s in stats)
+    headline = Headline(
+        known_entities=known,
+        injected_entities=len(stats),
+        injections=injections,
+        tokens=sum(s.total_prompt_tokens for s in stats),
+        citations=citations,
+        citation_rate=citation_rate(citations, injections),
+        wasted_tokens=sum(int(round(s.total_prompt_tokens * (1 - s.citation_rate))) for s in stats),
+        review_candidates=len(review),
+    )
+
+    step("entity details")
+    by_tokens = sorted(stats, key=lambda s: (-s.total_prompt_tokens, -s.surfaced_count,
+                                             s.entity_type, s.entity_id))
+    details = _details(conn, by_tokens, review, days, buckets, start, end, user_id)
+
+    return ReportData(
+        db_path=os.path.abspath(store.path),
+        generated_at=ns_to_datetime(end),
+        days=days,
+        user_id=user_id,
+        window_start=ns_to_datetime(start),
+        window_end=ns_to_datetime(end),
+        schema_version=store.schema_version,
+        headline=headline,
+        bucket_days=buckets.width_ns // NS_PER_DAY,
+        bucket_starts=[ns_to_datetime(buckets.start_of(i)) for i in range(buckets.count)],
+        injections_series=injections_series,
+        tokens_series=tokens_series,
+        citations_series=citations_series,
+        top_entities=by_tokens[:TOP_CHART],
+        rate_bins=rate_bins(stats),
+        review=review[:REVIEW_ROWS],
+        review_total=len(review),
+        details=details,
+        entities_with_stats=len(stats),
+    )
+
+
+def _details(conn, by_tokens, review, days, buckets, start, end, user_id) -> list[EntityDetail]:
+    stat_of = {(s.entity_type, s.entity_id): s for s in by_tokens}
+    candidate_of = {(c.entity_type, c.entity_id): c for c in review}
+    keys: list[tuple[str, str]] = []
+    for key in [(s.entity_type, s.entity_id) for s in by_tokens[:DETAIL_TOP]] + [
+        (c.entity_type, c.entity_id) for c in review[:DETAIL_REVIEW]
+    ]:
+        if key not in keys:
+            keys.append(key)
+    rows = queries.entity_rows(conn, keys)
+    per_bucket = queries.entity_series(conn, [r.pk for r in rows.values()], buckets, start, end, user_id)
+    details = []
+    for key in keys:
+        row = rows.get(key)
+        stat = stat_of.get(key)
+        candidate = candidate_of.get(key)
+        title = (candidate.title if candidate else None) or (row.title if row else None) \
+            or (row.content_head if row else None) or key[1]
+        injections = stat.surfaced_count if stat else 0
+        citations = stat.citation_count if stat else (candidate.citation_count if candidate else 0)
+        last = stat.last_injected_at if stat else (candidate.last_injected_at if candidate else None)
+        details.append(
+            EntityDetail(
+                entity_type=key[0],
+                entity_id=key[1],
+                title=title,
+                status=row.status if row else None,
+                injections=injections,
+                tokens=stat.total_prompt_tokens if stat else 0,
+                sessions=stat.distinct_session_count if stat else 0,
+                citations=citations,
+                citation_rate=stat.citation_rate if stat else 0.0,
+                first_seen_at=ns_to_datetime(row.first_seen_ns) if row else None,
+                last_injected_at=last,
+                signals=list(candidate.signals) if candidate else [],
+                score=candidate.score if candidate else 0,
+                reasons=reasons(candidate, days) if candidate else [],
+                per_bucket=per_bucket.get(row.pk, []) if row else [],
+                recent_sessions=queries.recent_sessions(conn, row.pk, start, end, user_id, SESSIONS_SHOWN)
+                if row and injections else [],
+            )
+        )
+    return details
