@@ -52,6 +52,10 @@ def _n(value) -> str:
     return svg.fmt_int(value)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{_n(n)} {word}" + ("" if n == 1 else "s")
+
+
 def _days(days: float) -> str:
     text = f"{days:g}"
     return f"{text} day" if text == "1" else f"{text} days"
@@ -272,7 +276,7 @@ def _detail(d: EntityDetail, anchor: str, per: str) -> str:
         f'<details class="entity" id="{anchor}"><summary>'
         f"<code>{_e(d.entity_type)}/{_e(d.entity_id)}</code> "
         f'<span class="title">{_e(d.title)}</span> {_signal_badges(d.signals)}'
-        f'<span class="summary-num">{_n(d.tokens)} tokens · {_n(d.injections)} injections</span>'
+        f'<span class="summary-num">{_plural(d.tokens, "token")} · {_plural(d.injections, "injection")}</span>'
         "</summary><div class=\"entity-body\">"
         + svg.sparkline(d.per_bucket, f"Injections per {per} of {d.entity_type}/{d.entity_id}")
         + "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>"
