@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from memobs_otel.report import write_report
+from memobs_otel.store.connection import connect_for_write
 from test_report import build_agent_db
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -130,6 +131,16 @@ def test_report_screenshot(chromium, report, tmp_path):
     assert int.from_bytes(data[16:20], "big") == 1280  # IHDR width
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copyfile(shot, ARTIFACTS / "report.png")
+
+
+def test_empty_report_renders_in_chromium(chromium, tmp_path):
+    db = tmp_path / "empty.db"
+    connect_for_write(db).close()
+    out = tmp_path / "empty.html"
+    write_report(db, out)
+    result = run_chromium(chromium, tmp_path, out, "--dump-dom")
+    assert console_messages(result.stderr) == []
+    assert '<section class="empty" id="empty-state"><h2>No memory activity yet</h2>' in result.stdout
 
 
 def test_console_errors_are_detected(chromium, tmp_path):

@@ -124,7 +124,7 @@ def reasons(candidate: ReviewCandidate, days: float, max_cite_rate: float = 0.5)
             out.append(
                 f"injected {candidate.injection_count}× but cited {candidate.citation_count}× "
                 f"({candidate.citation_rate:.0%}, below {max_cite_rate:.0%}); "
-                f"{candidate.wasted_tokens} tokens wasted"
+                f"{candidate.wasted_tokens:,} tokens wasted"
             )
         elif signal == "duplicate":
             out.append(f"near-duplicate of newer {candidate.duplicate_of}")

@@ -215,7 +215,7 @@ def _review(data: ReportData, anchors: dict) -> str:
             f'<tr data-signals="{_e(" ".join(c.signals))}">'
             f'<td class="num" data-sort="{c.score}">{c.score}</td>'
             f"<td>{_signal_badges(c.signals)}</td>"
-            f"<td>{_entity_ref(c.entity_type, c.entity_id, anchors)}</td>"
+            f'<td class="entity">{_entity_ref(c.entity_type, c.entity_id, anchors)}</td>'
             f'<td class="title">{_e(c.title)}</td>'
             f'<td class="num" data-sort="{c.injection_count}">{_n(c.injection_count)}</td>'
             f'<td class="num" data-sort="{c.citation_rate:.6f}">{_n(c.citation_count)} ({_pct(c.citation_rate)})</td>'

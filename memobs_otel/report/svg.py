@@ -23,6 +23,16 @@ def fmt_int(value: int | float) -> str:
     return f"{int(round(value)):,}"
 
 
+def fmt_compact(value: float) -> str:
+    """Axis labels: 950, 1.2k, 35k, 2M."""
+    value = float(value)
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            text = f"{value / size:.1f}".rstrip("0").rstrip(".")
+            return text + suffix
+    return fmt_int(value)
+
+
 def _nice_max(value: float) -> float:
     """The smallest 1/2/5 × 10^k at or above ``value`` (axis top)."""
     if value <= 0:
@@ -63,7 +73,7 @@ def bar_chart(
         parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
             f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" '
-            f'font-size="{FONT_PX}">{_e(fmt_int(top_value * fraction))}</text>'
+            f'font-size="{FONT_PX}">{_e(fmt_compact(top_value * fraction))}</text>'
         )
     for index, value in enumerate(values):
         h = 0 if not value else max(1.0, value / top_value * plot_h)
