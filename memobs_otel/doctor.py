@@ -99,13 +99,22 @@ def _tokenizer_source(name: str) -> str:
 
 # --- database ------------------------------------------------------------
 
+def missing_db_hint(db_path: str) -> str:
+    """What to do about a missing database (shared with ``memobs report``)."""
+    from .demo import DEMO_DB
+
+    if os.path.exists(DEMO_DB) and os.path.abspath(DEMO_DB) != os.path.abspath(db_path):
+        return f"{DEMO_DB} is here (written by `memobs demo`): try --db {DEMO_DB}"
+    return (f"`memobs demo` creates an example ({DEMO_DB}, then use --db {DEMO_DB}); "
+            "or pass --db PATH (or set MEMOBS_DB) to the file memobs.configure(db_path=...) writes")
+
+
 def check_database(db_path: str) -> Check:
     from .report import queries
     from .store import StoreError, open_store
 
     if not os.path.exists(db_path):
-        return Check("database", False, f"{db_path}: no such file",
-                     hint="`memobs demo` creates one; or pass --db PATH (or set MEMOBS_DB)")
+        return Check("database", False, f"{db_path}: no such file", hint=missing_db_hint(db_path))
     try:
         store = open_store(db_path)
     except StoreError as exc:

@@ -86,13 +86,18 @@ def test_empty_memobs_db_is_fine(tmp_path):
                         "0 spans, 0 events, 0 entities, 0 injections, 0 citations, 0 writes")
 
 
-def test_missing_database(tmp_path):
+MISSING_HINT = ("`memobs demo` creates an example (memobs-demo.db, then use --db memobs-demo.db); "
+                "or pass --db PATH (or set MEMOBS_DB) to the file memobs.configure(db_path=...) writes")
+
+
+def test_missing_database(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     db = tmp_path / "missing.db"
     code, lines = doctor("--db", str(db))
     assert code == 1
     assert lines[1:3] == [
         f"FAIL  database   {db}: no such file",
-        "                 hint: `memobs demo` creates one; or pass --db PATH (or set MEMOBS_DB)",
+        f"                 hint: {MISSING_HINT}",
     ]
     assert lines[-1] == "1 check failed: database"
     assert not db.exists()
@@ -193,7 +198,8 @@ def test_read_only_database(agent_db):
     assert lines[2].strip() == "the file is read-only for this user"
 
 
-def test_json_output(tmp_path, closed_port):
+def test_json_output(tmp_path, closed_port, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     code, lines = doctor("--db", str(tmp_path / "x.db"), "--otlp-endpoint", f"127.0.0.1:{closed_port}", "--json")
     assert code == 1
     report = json.loads("\n".join(lines))
@@ -202,7 +208,7 @@ def test_json_output(tmp_path, closed_port):
     assert [c["name"] for c in report["checks"]] == ["tokenizer", "database", "otlp", "plugins"]
     assert report["checks"][1] == {
         "name": "database", "ok": False, "summary": f"{tmp_path / 'x.db'}: no such file", "details": [],
-        "hint": "`memobs demo` creates one; or pass --db PATH (or set MEMOBS_DB)",
+        "hint": MISSING_HINT,
     }
 
 

@@ -291,12 +291,25 @@ def test_cli_bad_numbers(agent_db, tmp_path, args, message):
     assert snapshot(agent_db) == before
 
 
-def test_cli_missing_db(tmp_path):
-    db = tmp_path / "nope.db"
-    result = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "x.html")])
+def test_cli_missing_db(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["report"])
     assert result.exit_code == 2
-    assert result.output == f"memobs: error: {db}: no such file (memobs demo creates one)\n"
+    assert result.output == (
+        "memobs: error: memobs.db: no such file; `memobs demo` creates an example (memobs-demo.db, "
+        "then use --db memobs-demo.db); or pass --db PATH (or set MEMOBS_DB) to the file "
+        "memobs.configure(db_path=...) writes\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_cli_missing_db_points_at_the_demo_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    connect_for_write(tmp_path / "memobs-demo.db").close()
+    result = CliRunner().invoke(main, ["report"])
+    assert result.exit_code == 2
+    assert result.output == ("memobs: error: memobs.db: no such file; memobs-demo.db is here "
+                             "(written by `memobs demo`): try --db memobs-demo.db\n")
+    assert not (tmp_path / "memobs-report.html").exists()
 
 
 def test_cli_not_a_memobs_db(tmp_path):

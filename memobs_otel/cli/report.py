@@ -16,6 +16,7 @@ import sys
 
 import click
 
+from ..doctor import missing_db_hint
 from ..report import write_report
 from ..store import StoreError
 from .common import days_option, db_option, fail, user_option
@@ -45,7 +46,7 @@ def command(db: str, days: float, user: str | None, out: str) -> None:
 
 def _check_paths(db: str, out: str) -> None:
     if not os.path.exists(db):
-        fail(f"{db}: no such file (memobs demo creates one)")
+        fail(f"{db}: no such file; {missing_db_hint(db)}")
     if os.path.isdir(out):
         fail(f"--out {out}: is a directory")
     folder = os.path.dirname(os.path.abspath(out))
