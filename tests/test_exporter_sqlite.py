@@ -156,15 +156,19 @@ def test_m001_file_is_upgraded_in_place_and_keeps_rows(tmp_path):
     # reading an older file works and does not upgrade it
     before = path.read_bytes()
     assert len(memobs.open_store(path).injection_stats(now=None, days_back=10_000)) == 2
-    assert memobs.open_store(path).schema_version == (1, 2)
+    assert memobs.open_store(path).schema_version == (1, 3)
     assert path.read_bytes() == before
     # the exporter upgrades it and keeps every row
     exporter = SQLiteSpanExporter(path)
     assert exporter.export(finished_spans(n_spans=1)) == SpanExportResult.SUCCESS
     exporter.shutdown()
     conn = sqlite3.connect(path)
-    assert applied_migrations(conn) == ["m001_initial", "m002_readable_views"]
+    assert applied_migrations(conn) == [
+        "m001_initial", "m002_readable_views", "m003_deferred_injection_index"]
     assert conn.execute("SELECT COUNT(*) FROM v_injections").fetchone() == (6,)
+    # the rows written before the upgrade are in the merged per-entity copy
+    assert conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone() == (4,)
+    assert len(memobs.open_store(path).injection_stats(now=None, days_back=10_000)) == 2
     assert migrate(sqlite3.connect(path, isolation_level=None)) == []  # idempotent
 
 

@@ -70,6 +70,8 @@ def connect_for_write(
         # random-key index inserts (per entity, per user) need the index
         # pages in memory; SQLite's default 2 MB cache thrashes past ~100k rows
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # the writer stages every batch in temp tables: keep them off the disk
+        conn.execute("PRAGMA temp_store = MEMORY")
         with_retry(lambda: migrate(conn), retries)
     except BaseException:
         conn.close()

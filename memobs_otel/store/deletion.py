@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from . import catalog
+from . import catalog, entity_index
 
 TABLES = ("spans", "events", "injections", "citations", "writes")
 
@@ -25,6 +25,8 @@ def delete_where(
 
     Runs inside the caller's transaction; returns deleted row counts per table.
     """
+    # the catalog rebuild reads injections per entity through the merged copy
+    entity_index.merge_all(conn)
     conn.execute("DROP TABLE IF EXISTS temp._doomed_spans")
     conn.execute("DROP TABLE IF EXISTS temp._doomed_events")
     conn.execute("DROP TABLE IF EXISTS temp._touched_entities")
@@ -57,6 +59,7 @@ def delete_where(
     ).rowcount
     touched = [row[0] for row in conn.execute("SELECT entity_pk FROM temp._touched_entities")]
     catalog.rebuild(conn, touched)
+    entity_index.recount(conn)
     for name in ("_doomed_spans", "_doomed_events", "_touched_entities"):
         conn.execute(f"DROP TABLE temp.{name}")
     return {table: counts[table] for table in TABLES}

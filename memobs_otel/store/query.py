@@ -1,8 +1,13 @@
 """The SQL side of the query API: windowed aggregation per entity.
 
-All aggregation happens in SQLite over covering indexes
-(``injections_entity``, ``injections_user``, ``citations_entity``,
-``citations_user``); Python only sees one row per entity.
+All aggregation happens in SQLite; Python only sees one row per entity.
+Injections are read per entity from ``injections_by_entity`` (the merged,
+entity-ordered copy, schema m003) plus the tail of ``injections`` not yet
+merged (a rowid range), in one statement so both come from one snapshot;
+see :mod:`memobs_otel.store.entity_index`. Files from before m003 (readers
+never upgrade) are read through their ``injections_entity`` /
+``injections_user`` indexes. Citations use ``citations_entity`` /
+``citations_user``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .catalog import simhash_from_db
+from .schema import ENTITY_INDEX_TABLE, MERGED_PK_KEY, STATE_TABLE
 from .results import InjectionStat
 from .timeparse import now_ns, ns_to_datetime
 
@@ -32,6 +38,88 @@ def citation_rate(citations: int, surfaced: int) -> float:
     return min(1.0, citations / surfaced) if surfaced else 0.0
 
 
+def has_entity_index(conn: sqlite3.Connection) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,)
+    ).fetchone() is not None
+
+
+# the tail: injections rows past the merge mark, read by rowid range
+_MARK = (
+    f"mark AS (SELECT COALESCE((SELECT value FROM {STATE_TABLE}"
+    f" WHERE key = '{MERGED_PK_KEY}'), 0) AS pk)"
+)
+
+
+def _window_injections_sql(conn: sqlite3.Connection, user_filter: str) -> str:
+    """CTEs ending in ``inj(entity_pk, n, tokens, sessions, first_ns, last_ns)``:
+    injections in ``[:start, :end]`` per entity."""
+    if not has_entity_index(conn):
+        return f"""inj AS (
+              SELECT entity_pk, COUNT(*) AS n, TOTAL(tokens) AS tokens,
+                     COUNT(DISTINCT session_id) AS sessions,
+                     MIN(time_ns) AS first_ns, MAX(time_ns) AS last_ns
+              FROM injections
+              WHERE time_ns BETWEEN :start AND :end{user_filter}
+              GROUP BY entity_pk)"""
+    # A tail session counts when the merged rows of the entity do not already
+    # have it in the window (distinct sessions do not add up otherwise).
+    b_user = " AND b.user_id = :user" if user_filter else ""
+    return f"""{_MARK},
+        merged AS (
+              SELECT entity_pk, COUNT(*) AS n, TOTAL(tokens) AS tokens,
+                     COUNT(DISTINCT NULLIF(session_key, '')) AS sessions,
+                     MIN(time_ns) AS first_ns, MAX(time_ns) AS last_ns
+              FROM {ENTITY_INDEX_TABLE}
+              WHERE time_ns BETWEEN :start AND :end{user_filter}
+              GROUP BY entity_pk),
+        tail AS (
+              SELECT t.entity_pk, COUNT(*) AS n, TOTAL(t.tokens) AS tokens,
+                     COUNT(DISTINCT CASE WHEN NOT EXISTS (
+                         SELECT 1 FROM {ENTITY_INDEX_TABLE} b
+                         WHERE b.entity_pk = t.entity_pk AND b.session_key = t.session_id
+                           AND b.time_ns BETWEEN :start AND :end{b_user})
+                       THEN t.session_id END) AS sessions,
+                     MIN(t.time_ns) AS first_ns, MAX(t.time_ns) AS last_ns
+              FROM injections t
+              WHERE t.pk > (SELECT pk FROM mark)
+                AND t.time_ns BETWEEN :start AND :end{user_filter.replace("user_id", "t.user_id")}
+              GROUP BY t.entity_pk),
+        inj AS (
+              SELECT entity_pk, SUM(n) AS n, TOTAL(tokens) AS tokens, SUM(sessions) AS sessions,
+                     MIN(first_ns) AS first_ns, MAX(last_ns) AS last_ns
+              FROM (SELECT * FROM merged UNION ALL SELECT * FROM tail)
+              GROUP BY entity_pk)"""
+
+
+def _known_injections_sql(conn: sqlite3.Connection, user_filter: str) -> str:
+    """CTEs ending in ``inj(entity_pk, n, tokens, last_ns)``: injections in the
+    window (``n``, ``tokens``) and the last one up to ``:end`` per entity."""
+    if not has_entity_index(conn):
+        return f"""inj AS (
+              SELECT entity_pk, SUM(time_ns >= :start) AS n,
+                     TOTAL(CASE WHEN time_ns >= :start THEN tokens END) AS tokens,
+                     MAX(time_ns) AS last_ns
+              FROM injections WHERE time_ns <= :end{user_filter}
+              GROUP BY entity_pk)"""
+    return f"""{_MARK},
+        parts AS (
+              SELECT entity_pk, SUM(time_ns >= :start) AS n,
+                     TOTAL(CASE WHEN time_ns >= :start THEN tokens END) AS tokens,
+                     MAX(time_ns) AS last_ns
+              FROM {ENTITY_INDEX_TABLE} WHERE time_ns <= :end{user_filter}
+              GROUP BY entity_pk
+              UNION ALL
+              SELECT entity_pk, SUM(time_ns >= :start),
+                     TOTAL(CASE WHEN time_ns >= :start THEN tokens END), MAX(time_ns)
+              FROM injections
+              WHERE pk > (SELECT pk FROM mark) AND time_ns <= :end{user_filter}
+              GROUP BY entity_pk),
+        inj AS (
+              SELECT entity_pk, SUM(n) AS n, TOTAL(tokens) AS tokens, MAX(last_ns) AS last_ns
+              FROM parts GROUP BY entity_pk)"""
+
+
 def injection_stats(
     conn: sqlite3.Connection,
     start: int,
@@ -43,14 +131,10 @@ def injection_stats(
     type_filter = " WHERE en.entity_type = :type" if entity_type is not None else ""
     rows = conn.execute(
         f"""
+        WITH {_window_injections_sql(conn, user_filter)}
         SELECT en.entity_type, en.entity_id, inj.n, inj.tokens, inj.sessions,
                inj.first_ns, inj.last_ns, COALESCE(cit.n, 0)
-        FROM (SELECT entity_pk, COUNT(*) AS n, TOTAL(tokens) AS tokens,
-                     COUNT(DISTINCT session_id) AS sessions,
-                     MIN(time_ns) AS first_ns, MAX(time_ns) AS last_ns
-              FROM injections
-              WHERE time_ns BETWEEN :start AND :end{user_filter}
-              GROUP BY entity_pk) AS inj
+        FROM inj
         JOIN entities en ON en.pk = inj.entity_pk
         LEFT JOIN (SELECT entity_pk, COUNT(DISTINCT trace_id) AS n
                    FROM citations
@@ -107,13 +191,15 @@ def review_facts(
         known = "SELECT pk AS entity_pk FROM entities WHERE first_seen_ns <= :end"
         user_filter = ""
     else:
+        # injected for the user up to now = the entities ``inj`` has a row for
         known = (
-            "SELECT entity_pk FROM injections WHERE user_id = :user AND time_ns <= :end"
+            "SELECT entity_pk FROM inj"
             " UNION SELECT entity_pk FROM writes WHERE user_id = :user AND time_ns <= :end"
         )
         user_filter = " AND user_id = :user"
     rows = conn.execute(
         f"""
+        WITH {_known_injections_sql(conn, user_filter)}
         SELECT en.entity_type, en.entity_id, en.title, en.content_head, en.content_hash,
                en.simhash, en.status, en.parent_id, en.superseded_by,
                (en.created_t IS NOT NULL OR en.updated_t IS NOT NULL),
@@ -121,11 +207,7 @@ def review_facts(
                COALESCE(inj.n, 0), COALESCE(inj.tokens, 0), inj.last_ns, COALESCE(cit.n, 0)
         FROM ({known}) AS known
         JOIN entities en ON en.pk = known.entity_pk
-        LEFT JOIN (SELECT entity_pk, SUM(time_ns >= :start) AS n,
-                          TOTAL(CASE WHEN time_ns >= :start THEN tokens END) AS tokens,
-                          MAX(time_ns) AS last_ns
-                   FROM injections WHERE time_ns <= :end{user_filter}
-                   GROUP BY entity_pk) AS inj ON inj.entity_pk = en.pk
+        LEFT JOIN inj ON inj.entity_pk = en.pk
         LEFT JOIN (SELECT entity_pk, COUNT(DISTINCT trace_id) AS n
                    FROM citations
                    WHERE time_ns BETWEEN :start AND :end{user_filter}

@@ -1,0 +1,224 @@
+"""Schema m003: append-only injections + merged per-entity copy + tail.
+
+Queries must give exactly what the pre-m003 layout gives (its indexes, the
+old SQL), whatever share of the rows is merged; the set-wise catalog merge
+must equal the Python rebuild from the rows; purge and retention must keep
+the copy, the tail and the catalog right.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from memobs_otel import semconv as sc
+from memobs_otel.store import catalog, entity_index, open_store
+from memobs_otel.store.connection import connect_for_write
+from memobs_otel.store.records import EventRecord, SpanRecord
+from memobs_otel.store.schema import m001_initial, m002_readable_views, migrate
+from memobs_otel.store.writer import write_records
+
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NS = 10**9
+DAY = 86_400 * NS
+NOW_NS = int(NOW.timestamp()) * NS
+
+
+def make_records(seed=3, n_spans=300):
+    rng = random.Random(seed)
+    records = []
+    used_times = set()
+
+    def fresh_time():
+        while True:
+            t = NOW_NS - rng.randrange(50 * DAY)
+            if t not in used_times:
+                used_times.add(t)
+                return t
+
+    for s in range(n_spans):
+        user = f"u{rng.randrange(4)}"
+        span_session = rng.choice([f"s{rng.randrange(12)}", None])
+        events = []
+        for rank in range(rng.randrange(1, 8)):
+            e = rng.randrange(40)
+            attrs = {
+                sc.ENTITY_TYPE: ("note", "fact")[e % 2], sc.ENTITY_ID: str(e),
+                sc.ENTITY_RANK: rank, sc.ENTITY_TOKENS: 10 + e,
+                sc.ENTITY_CONTENT_HASH: f"{e % 30:032x}",
+                sc.ENTITY_SIMHASH: f"{(e % 30) * 7919:016x}",
+            }
+            if rng.random() < 0.5:
+                attrs[sc.ENTITY_CREATED_AT] = f"2025-0{rng.randrange(1, 5)}-01T00:00:00Z"
+            if rng.random() < 0.2:
+                attrs[sc.ENTITY_UPDATED_AT] = rng.choice(["2025-05-01", 1_740_000_000, "soon"])
+            if rng.random() < 0.1:
+                attrs[sc.ENTITY_STATUS] = rng.choice(["Active", "ARCHIVED", "active"])
+            if rng.random() < 0.1:
+                attrs[sc.ENTITY_PARENT_ID] = str(rng.randrange(40))
+            if rng.random() < 0.05:
+                attrs[sc.ENTITY_SUPERSEDED_BY] = str(rng.randrange(40))
+            if rng.random() < 0.2:
+                attrs[sc.ENTITY_TITLE] = f"title {e} v{rng.randrange(3)}"
+            if rng.random() < 0.1:
+                attrs["custom"] = rng.randrange(5)
+            if rng.random() < 0.1:
+                attrs[sc.SESSION_ID] = f"s{rng.randrange(12)}"
+            events.append(EventRecord(sc.EVENT_INJECTION, fresh_time(), attrs))
+        if rng.random() < 0.4:
+            e = rng.randrange(40)
+            events.append(EventRecord(sc.EVENT_CITATION, fresh_time(), {
+                sc.ENTITY_TYPE: ("note", "fact")[e % 2], sc.ENTITY_ID: str(e),
+                sc.CITATION_METHOD: "explicit"}))
+        if rng.random() < 0.1:
+            e = rng.randrange(45)
+            events.append(EventRecord(sc.EVENT_WRITE, fresh_time(), {
+                sc.ENTITY_TYPE: ("note", "fact")[e % 2], sc.ENTITY_ID: str(e),
+                sc.WRITE_OP: rng.choice(["create", "update", "delete"]),
+                sc.ENTITY_CONTENT_HASH: f"{e:032x}", sc.ENTITY_TITLE: f"written {e}"}))
+        start = min(ev.time_ns for ev in events)
+        attributes = {sc.USER_ID: user}
+        if span_session:
+            attributes[sc.SESSION_ID] = span_session
+        records.append(SpanRecord(
+            trace_id=rng.getrandbits(128), span_id=rng.getrandbits(64), parent_span_id=None,
+            name="search_memory notes", kind="INTERNAL", start_ns=start, end_ns=start + 1,
+            status="UNSET", attributes=attributes, events=tuple(events)))
+    return records
+
+
+def write_file(path, records, migrations=None, batch=37):
+    if migrations is None:
+        conn = connect_for_write(path)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None)
+        migrate(conn, migrations=migrations)
+    for i in range(0, len(records), batch):
+        write_records(conn, records[i:i + batch])
+    return conn
+
+
+def answers(path):
+    store = open_store(path)
+    try:
+        out = []
+        for days in (7, 30, 400):
+            for user in (None, "u1"):
+                out.append([s.to_dict() for s in store.injection_stats(days_back=days, user_id=user, now=NOW)])
+                out.append([c.to_dict() for c in store.memory_review(
+                    days_back=days, user_id=user, now=NOW, min_injections=2)])
+        return out
+    finally:
+        store.close()
+
+
+def catalog_rows(conn):
+    return conn.execute(
+        "SELECT entity_type, entity_id, first_seen_ns, last_seen_ns, content_hash, simhash,"
+        " content_head, title, created_at, created_ns, updated_at, updated_ns, status, version,"
+        " parent_id, superseded_by FROM entities ORDER BY entity_type, entity_id"
+    ).fetchall()
+
+
+@pytest.fixture
+def records():
+    return make_records()
+
+
+@pytest.fixture
+def reference(tmp_path, records):
+    path = tmp_path / "m002.db"
+    write_file(path, records, migrations=(m001_initial, m002_readable_views)).close()
+    return path
+
+
+@pytest.mark.parametrize("merge_rows", [10**9, 100, 1])
+def test_queries_equal_pre_m003_layout_at_any_merge_state(tmp_path, monkeypatch, records, reference, merge_rows):
+    monkeypatch.setattr(entity_index, "MERGE_MIN_ROWS", merge_rows)
+    path = tmp_path / "m003.db"
+    conn = write_file(path, records)
+    mark = entity_index.merged_pk(conn)
+    tail = conn.execute("SELECT COUNT(*) FROM injections WHERE pk > ?", (mark,)).fetchone()[0]
+    merged = conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone()[0]
+    total = conn.execute("SELECT COUNT(*) FROM injections").fetchone()[0]
+    assert merged + tail == total
+    if merge_rows == 10**9:
+        assert merged == 0
+    elif merge_rows == 100:
+        assert merged > 0 and tail > 0
+    conn.close()
+    assert answers(path) == answers(reference)
+    ref = sqlite3.connect(reference)
+    assert catalog_rows(sqlite3.connect(path)) == catalog_rows(ref)
+
+
+def test_set_wise_catalog_equals_python_rebuild(tmp_path, records):
+    path = tmp_path / "m003.db"
+    conn = write_file(path, records)
+    written = catalog_rows(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    entity_index.merge_all(conn)
+    catalog.rebuild(conn, [pk for (pk,) in conn.execute("SELECT pk FROM entities")])
+    conn.execute("COMMIT")
+    assert catalog_rows(conn) == written
+
+
+def test_out_of_order_batches_keep_the_latest_value(tmp_path):
+    def span(t, title, trace):
+        return SpanRecord(trace_id=trace, span_id=trace, parent_span_id=None, name="s",
+                          kind="INTERNAL", start_ns=t, end_ns=t, status="UNSET",
+                          events=(EventRecord(sc.EVENT_INJECTION, t, {
+                              sc.ENTITY_TYPE: "n", sc.ENTITY_ID: "1", sc.ENTITY_TITLE: title}),))
+    conn = connect_for_write(tmp_path / "m.db")
+    write_records(conn, [span(30, "newest", 1), span(10, "oldest", 2)])
+    write_records(conn, [span(20, "middle", 3)])
+    # same time twice in one batch: the later event wins
+    write_records(conn, [span(30, "tie-first", 4), span(30, "tie-second", 5)])
+    assert conn.execute("SELECT title, first_seen_ns, last_seen_ns FROM entities").fetchall() == [
+        ("tie-second", 10, 30)]
+
+
+@pytest.mark.parametrize("merge_rows", [10**9, 100])
+def test_purge_and_retention_keep_copy_and_catalog_right(tmp_path, monkeypatch, records, reference, merge_rows):
+    monkeypatch.setattr(entity_index, "MERGE_MIN_ROWS", merge_rows)
+    path = tmp_path / "m003.db"
+    write_file(path, records).close()
+    for target in (path, reference):
+        store = open_store(target)
+        store.purge_user("u2")
+        store.apply_retention(max_age_days=30, now=NOW)
+        store.apply_retention(max_rows=400)
+        store.close()
+    assert answers(path) == answers(reference)
+    conn = sqlite3.connect(path)
+    assert catalog_rows(conn) == catalog_rows(sqlite3.connect(reference))
+    # purge merged everything: the copy is exactly the rows left, no tail
+    left = conn.execute("SELECT COUNT(*) FROM injections").fetchone()[0]
+    assert conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone()[0] == left
+    assert conn.execute("SELECT COUNT(*) FROM injections WHERE user_id = 'u2'").fetchone() == (0,)
+    assert conn.execute("SELECT COUNT(*) FROM injections_by_entity WHERE user_id = 'u2'").fetchone() == (0,)
+    conn.close()
+    # writing after deletions never reuses a pk at or below the merge mark
+    more = make_records(seed=9, n_spans=40)
+    conn = write_file(path, more)
+    write_file(reference, more, migrations=(m001_initial, m002_readable_views)).close()
+    mark = entity_index.merged_pk(conn)
+    tail = conn.execute("SELECT COUNT(*) FROM injections WHERE pk > ?", (mark,)).fetchone()[0]
+    merged = conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone()[0]
+    assert merged + tail == conn.execute("SELECT COUNT(*) FROM injections").fetchone()[0]
+    conn.close()
+    assert answers(path) == answers(reference)
+
+
+def test_m002_file_upgrades_with_its_rows_merged(tmp_path, records, reference):
+    before = answers(reference)
+    conn = connect_for_write(reference)  # applies m003
+    assert conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone() == \
+        conn.execute("SELECT COUNT(*) FROM injections").fetchone()
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "injections_entity" not in names and "injections_user" not in names
+    conn.close()
+    assert answers(reference) == before
