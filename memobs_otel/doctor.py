@@ -70,7 +70,7 @@ def check_tokenizer(encoding: str | None = None) -> Check:
     # load afresh, as memobs would (network forbidden), without touching its
     # tokenizer cache or its log-once warnings
     try:
-        loaded = tokens._load_offline(name)
+        loaded = tokens.load_encoding_offline(name)
         loaded.encode_ordinary("memobs doctor")
     except Exception as exc:  # noqa: BLE001 - the failure is the finding
         return Check(
@@ -170,9 +170,9 @@ def resolve_endpoint(endpoint: str | None = None, protocol: str | None = None) -
 
     ``ValueError`` for an unknown protocol.
     """
-    from .setup import _otlp_settings
+    from .setup import resolve_otlp
 
-    url, proto, from_env = _otlp_settings(endpoint, protocol)
+    url, proto, from_env = resolve_otlp(endpoint, protocol)
     if url is None:
         return None, proto, ""
     if not from_env:

@@ -75,8 +75,12 @@ class MemobsHandle:
             logger.warning("memobs: shutdown failed (%s)", type(exc).__name__)
 
 
-def _otlp_settings(endpoint: str | None, protocol: str | None) -> tuple[str | None, str, bool]:
-    """(endpoint or None, protocol, endpoint_from_env)."""
+def resolve_otlp(endpoint: str | None, protocol: str | None) -> tuple[str | None, str, bool]:
+    """Where OTLP export goes: ``(endpoint or None, protocol, endpoint_came_from_env)``.
+
+    Arguments win over ``OTEL_EXPORTER_OTLP_TRACES_*`` which win over
+    ``OTEL_EXPORTER_OTLP_*``; ``ValueError`` for an unknown protocol.
+    """
     protocol = (protocol or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
                 or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip().lower()
     if protocol not in OTLP_PROTOCOLS:
@@ -115,7 +119,7 @@ def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = Non
     raised before anything is installed).
     """
     config.reload_settings(capture_content=capture_content, encoding=encoding)
-    endpoint, protocol, from_env = _otlp_settings(otlp_endpoint, otlp_protocol)
+    endpoint, protocol, from_env = resolve_otlp(otlp_endpoint, otlp_protocol)
     if config.env_flag("OTEL_SDK_DISABLED", False):
         return MemobsHandle()
 

@@ -38,7 +38,8 @@ class Tokenizer:
         return len(self._encode(text))
 
 
-def _load_offline(encoding: str):
+def load_encoding_offline(encoding: str):
+    """A ``tiktoken.Encoding`` for ``encoding`` without any network access; raises if none."""
     import tiktoken
     from tiktoken import registry
 
@@ -79,7 +80,7 @@ def get_tokenizer(encoding: str = DEFAULT_ENCODING) -> Tokenizer:
         tok = _tokenizers.get(encoding)
         if tok is None:
             try:
-                enc = _load_offline(encoding)
+                enc = load_encoding_offline(encoding)
                 tok = Tokenizer(f"tiktoken/{encoding.removesuffix('_offline')}", False, enc.encode_ordinary)
             except Exception as exc:  # noqa: BLE001
                 guard.log_once(f"tokenizer:{encoding}", exc,
