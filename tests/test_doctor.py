@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from memobs_otel.cli import main
+from memobs_otel.store.schema import SCHEMA_VERSION
 from memobs_otel.store.connection import connect_for_write
 from test_report import build_agent_db
 
@@ -69,7 +70,7 @@ def test_all_good(agent_db):
     assert code == 0, lines
     assert lines[0] == TOKENIZER_OK
     # 5 turns + 5 searches + 1 write span; citation and write events; 4 entities
-    assert lines[1] == (f"ok    database   {agent_db}: schema version 2 (current), writable; "
+    assert lines[1] == (f"ok    database   {agent_db}: schema version {SCHEMA_VERSION} (current), writable; "
                         "11 spans, 4 events, 4 entities, 9 injections, 3 citations, 1 write")
     assert lines[2] == OTLP_NOT_CONFIGURED
     assert PLUGINS_OK.fullmatch(lines[3]), lines[3]
@@ -82,7 +83,7 @@ def test_empty_memobs_db_is_fine(tmp_path):
     connect_for_write(db).close()
     code, lines = doctor("--db", str(db))
     assert code == 0
-    assert lines[1] == (f"ok    database   {db}: schema version 2 (current), writable; "
+    assert lines[1] == (f"ok    database   {db}: schema version {SCHEMA_VERSION} (current), writable; "
                         "0 spans, 0 events, 0 entities, 0 injections, 0 citations, 0 writes")
 
 
