@@ -10,7 +10,7 @@ collapsed first so a thousand copies of one text cost one bucket entry.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Sequence
 
 MAX_DISTANCE = 3
@@ -31,21 +31,26 @@ def near_neighbours(values: Sequence[int], max_distance: int = MAX_DISTANCE) -> 
     """
     if max_distance >= BANDS:
         raise ValueError(f"banding with {BANDS} bands finds distances up to {BANDS - 1} only")
-    distinct = set(values)
-    bands: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(BANDS)]
-    for value in distinct:
-        for band, buckets in enumerate(bands):
-            buckets[(value >> (band * BAND_BITS)) & _BAND_MASK].append(value)
+    distinct = list(set(values))
     result: dict[int, dict[int, int]] = defaultdict(dict)
-    for members in (m for buckets in bands for m in buckets.values()):
-        if len(members) < 2:
+    for band in range(BANDS):
+        shift = band * BAND_BITS
+        keys = [(value >> shift) & _BAND_MASK for value in distinct]
+        # most buckets hold one value: find the shared ones in C (Counter)
+        shared = {key for key, n in Counter(keys).items() if n > 1}
+        if not shared:
             continue
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                distance = (a ^ b).bit_count()
-                if distance <= max_distance:
-                    result[a][b] = distance
-                    result[b][a] = distance
+        buckets: dict[int, list[int]] = defaultdict(list)
+        for key, value in zip(keys, distinct):
+            if key in shared:
+                buckets[key].append(value)
+        for members in buckets.values():
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    distance = (a ^ b).bit_count()
+                    if distance <= max_distance:
+                        result[a][b] = distance
+                        result[b][a] = distance
     return {value: list(others.items()) for value, others in result.items()}
 
 
@@ -63,10 +68,15 @@ def newer_twins(
     groups: dict[int, list[int]] = defaultdict(list)
     for index, value in enumerate(simhashes):
         groups[value].append(index)
-    newest = {value: max(members, key=newness.__getitem__) for value, members in groups.items()}
     neighbours = near_neighbours(list(groups))
+    newest = {
+        value: members[0] if len(members) == 1 else max(members, key=newness.__getitem__)
+        for value, members in groups.items()
+    }
     found: dict[int, tuple[int, int, bool]] = {}
     for value, members in groups.items():
+        if len(members) == 1 and value not in neighbours:
+            continue  # alone: no twin at all (the common case)
         options = [(0, newest[value])] + [
             (distance, newest[other]) for other, distance in neighbours.get(value, ())
         ]

@@ -96,7 +96,7 @@ def _known_injections_sql(conn: sqlite3.Connection, user_filter: str) -> str:
     """CTEs ending in ``inj(entity_pk, n, tokens, last_ns)``: injections in the
     window (``n``, ``tokens``) and the last one up to ``:end`` per entity."""
     if not has_entity_index(conn):
-        return f"""inj AS (
+        return f"""inj AS MATERIALIZED (
               SELECT entity_pk, SUM(time_ns >= :start) AS n,
                      TOTAL(CASE WHEN time_ns >= :start THEN tokens END) AS tokens,
                      MAX(time_ns) AS last_ns
@@ -115,7 +115,7 @@ def _known_injections_sql(conn: sqlite3.Connection, user_filter: str) -> str:
               FROM injections
               WHERE pk > (SELECT pk FROM mark) AND time_ns <= :end{user_filter}
               GROUP BY entity_pk),
-        inj AS (
+        inj AS MATERIALIZED (
               SELECT entity_pk, SUM(n) AS n, TOTAL(tokens) AS tokens, MAX(last_ns) AS last_ns
               FROM parts GROUP BY entity_pk)"""
 
@@ -188,26 +188,30 @@ def review_facts(
     conn: sqlite3.Connection, start: int, end: int, user_id: str | None = None
 ) -> list[EntityFacts]:
     if user_id is None:
-        known = "SELECT pk AS entity_pk FROM entities WHERE first_seen_ns <= :end"
         user_filter = ""
+        known = """known AS (
+              SELECT en.pk AS entity_pk, inj.n, inj.tokens, inj.last_ns
+              FROM entities en LEFT JOIN inj ON inj.entity_pk = en.pk
+              WHERE en.first_seen_ns <= :end)"""
     else:
-        # injected for the user up to now = the entities ``inj`` has a row for
-        known = (
-            "SELECT entity_pk FROM inj"
-            " UNION SELECT entity_pk FROM writes WHERE user_id = :user AND time_ns <= :end"
-        )
         user_filter = " AND user_id = :user"
+        # injected for the user up to now (a row of ``inj``), or written by them
+        known = """known AS (
+              SELECT entity_pk, n, tokens, last_ns FROM inj
+              UNION ALL
+              SELECT DISTINCT entity_pk, 0, 0.0, NULL FROM writes
+              WHERE user_id = :user AND time_ns <= :end
+                AND entity_pk NOT IN (SELECT entity_pk FROM inj))"""
     rows = conn.execute(
         f"""
-        WITH {_known_injections_sql(conn, user_filter)}
+        WITH {_known_injections_sql(conn, user_filter)}, {known}
         SELECT en.entity_type, en.entity_id, en.title, en.content_head, en.content_hash,
                en.simhash, en.status, en.parent_id, en.superseded_by,
                (en.created_t IS NOT NULL OR en.updated_t IS NOT NULL),
                en.created_ns, en.updated_ns, en.first_seen_ns,
-               COALESCE(inj.n, 0), COALESCE(inj.tokens, 0), inj.last_ns, COALESCE(cit.n, 0)
-        FROM ({known}) AS known
+               COALESCE(known.n, 0), COALESCE(known.tokens, 0), known.last_ns, COALESCE(cit.n, 0)
+        FROM known
         JOIN entities en ON en.pk = known.entity_pk
-        LEFT JOIN inj ON inj.entity_pk = en.pk
         LEFT JOIN (SELECT entity_pk, COUNT(DISTINCT trace_id) AS n
                    FROM citations
                    WHERE time_ns BETWEEN :start AND :end{user_filter}

@@ -19,10 +19,11 @@ anyone's twin.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import attrgetter
 from typing import Iterable
 
 from .duplicates import MAX_DISTANCE, newer_twins
-from .query import NS_PER_DAY, EntityFacts, citation_rate
+from .query import NS_PER_DAY, EntityFacts
 from .results import ReviewCandidate
 from .timeparse import ns_to_datetime
 
@@ -32,6 +33,8 @@ HIGH_COST_LOW_CITE = "high_cost_low_cite"
 DUPLICATE = "duplicate"
 SIGNALS = (SUPERSEDEABLE, STALE, HIGH_COST_LOW_CITE, DUPLICATE)
 INACTIVE_STATUSES = frozenset({"archived", "deleted"})
+_KEY = attrgetter("entity_type", "entity_id")
+_RANK = attrgetter("score", "wasted_tokens")
 
 
 def validate_signal_filter(signal_filter) -> frozenset[str] | None:
@@ -70,8 +73,18 @@ def review(
     twins = _duplicates(active, modified)
 
     candidates = []
+    append = candidates.append
+    times: dict[int | None, object] = {None: None}  # ns -> datetime, shared values repeat
+
+    def when(ns):
+        value = times.get(ns, times)
+        if value is times:
+            value = times[ns] = ns_to_datetime(ns)
+        return value
+
     for index, fact in enumerate(active):
-        rate = citation_rate(fact.citations, fact.injections)
+        injections, citations = fact.injections, fact.citations
+        rate = min(1.0, citations / injections) if injections else 0.0
         fired: dict[str, int] = {}
         superseded_by = fact.superseded_by
         if not superseded_by:
@@ -79,38 +92,41 @@ def review(
         if superseded_by:
             fired[SUPERSEDEABLE] = 100
         lm = modified[index]
-        if fact.injections == 0 and lm is not None and lm < start:
+        if injections == 0 and lm is not None and lm < start:
             age_days = (end - lm) // NS_PER_DAY
             fired[STALE] = min(99, 50 + age_days // 7)
-        if fact.injections >= min_injections and rate < max_cite_rate:
-            fired[HIGH_COST_LOW_CITE] = min(49, 30 + min(19, fact.injections))
+        if injections >= min_injections and rate < max_cite_rate:
+            fired[HIGH_COST_LOW_CITE] = min(49, 30 + min(19, injections))
         duplicate_of = None
-        if index in twins:
-            twin, distance, same_content = twins[index]
+        twin_entry = twins.get(index)
+        if twin_entry is not None:
+            twin, distance, same_content = twin_entry
             duplicate_of = active[twin].entity_id
             fired[DUPLICATE] = 29 if same_content else 20 + 3 * (MAX_DISTANCE - distance)
         if not fired:
             continue
         if signal_filter is not None and not signal_filter.intersection(fired):
             continue
-        candidates.append(
+        append(
             ReviewCandidate(
-                entity_type=fact.entity_type,
-                entity_id=fact.entity_id,
-                title=fact.title or fact.content_head or fact.entity_id,
-                signals=[name for name in SIGNALS if name in fired],
-                score=max(fired.values()),
-                injection_count=fact.injections,
-                citation_count=fact.citations,
-                citation_rate=rate,
-                wasted_tokens=int(round(fact.tokens * (1 - rate))),
-                last_injected_at=ns_to_datetime(fact.last_injected_ns),
-                last_modified_at=ns_to_datetime(lm),
-                superseded_by=superseded_by or None,
-                duplicate_of=duplicate_of,
+                fact.entity_type,
+                fact.entity_id,
+                fact.title or fact.content_head or fact.entity_id,
+                [name for name in SIGNALS if name in fired] if len(fired) > 1 else list(fired),
+                max(fired.values()),
+                injections,
+                citations,
+                rate,
+                int(round(fact.tokens * (1 - rate))),
+                when(fact.last_injected_ns),
+                when(lm),
+                superseded_by or None,
+                duplicate_of,
             )
         )
-    candidates.sort(key=lambda c: (-c.score, -c.wasted_tokens, c.entity_type, c.entity_id))
+    # score desc, wasted_tokens desc, then key: two stable C-level sorts
+    candidates.sort(key=_KEY)
+    candidates.sort(key=_RANK, reverse=True)
     return candidates
 
 
@@ -138,8 +154,12 @@ def _duplicates(active: list[EntityFacts], modified: list[int | None]) -> dict[i
         if len(indices) < 2:
             continue
         # newer = later last modified; ties: more citations, then smaller id
-        ordered = sorted(indices, key=lambda i: active[i].entity_id, reverse=True)
-        ordered.sort(key=lambda i: (modified[i] or active[i].first_seen_ns or 0, active[i].citations))
+        ids = [active[i].entity_id for i in indices]
+        when = [modified[i] or active[i].first_seen_ns or 0 for i in indices]
+        cites = [active[i].citations for i in indices]
+        local = sorted(range(len(indices)), key=ids.__getitem__, reverse=True)
+        local.sort(key=lambda j: (when[j], cites[j]))
+        ordered = [indices[j] for j in local]
         newness = {index: rank for rank, index in enumerate(ordered)}
         local_rank = [newness[i] for i in indices]
         twins = newer_twins(
