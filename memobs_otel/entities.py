@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from abc import get_cache_token
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -214,6 +215,48 @@ def _attrs(item: Any) -> _Attrs:
     return _Attrs(item) if found is None else _ModelAttrs(item, found)
 
 
+# --- whole-item fast path for plain pydantic models (LangChain ``Document``) ------
+# For a plain model class (above) that is neither a Mapping nor a dataclass,
+# whose every probed name (below) is read from the instance ``__dict__`` by
+# ``_ModelAttrs``, extraction reads that dict directly: the same lookups,
+# without a view object and a method call per probed key, and without the
+# per-item Mapping/dataclass checks (``is_dataclass`` on a pydantic instance
+# goes through the model metaclass's ``__getattr__`` and a raised
+# AttributeError). The per-class answer is dropped whenever an ABC
+# registration changes (``abc.get_cache_token``).
+
+_PROBED_NAMES = frozenset(("metadata", "get_content", "node", "score") + ID_KEYS + CONTENT_KEYS + SCORE_KEYS
+                          + LIFECYCLE_KEYS + TITLE_KEYS)
+_fast_models: dict[type, bool] = {}
+_fast_models_token = get_cache_token()
+
+
+def _is_fast_model(cls: type) -> bool:
+    """True for a plain pydantic model class that ``_model_fields`` may read directly."""
+    global _fast_models_token
+    token = get_cache_token()
+    if token != _fast_models_token:
+        _fast_models.clear()
+        _fast_models_token = token
+    try:
+        return _fast_models[cls]
+    except KeyError:
+        pass
+    fast = (_model_slow_names(cls) is not None and cls in _plain_models and not issubclass(cls, Mapping)
+            and not dataclasses.is_dataclass(cls) and hasattr(cls, "model_fields")
+            and not any(_needs_getattr(cls, name) for name in _PROBED_NAMES))
+    if len(_fast_models) < 1024:
+        _fast_models[cls] = fast
+    return fast
+
+
+def _model_fields(item: Any) -> dict[str, Any] | None:
+    """The instance ``__dict__`` of a fast-path model (see above), else None."""
+    if not _is_fast_model(type(item)):
+        return None
+    return _model_dict(item)
+
+
 def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
     for key in keys:
         value = fields.get(key)
@@ -222,9 +265,12 @@ def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
     return None
 
 
-def _content_of(item: Any, fields: Mapping[str, Any]) -> str:
-    if not _is_mapping(item):
-        if type(fields) is _ModelAttrs:
+def _content_of(item: Any, fields: Mapping[str, Any], model: bool = False) -> str:
+    """The item's content; ``model``: ``fields`` is a fast-path model's ``__dict__``."""
+    if model or not _is_mapping(item):
+        if model:
+            get_content = fields.get("get_content")
+        elif type(fields) is _ModelAttrs:
             get_content = fields.raw("get_content")
         else:
             get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
@@ -240,7 +286,7 @@ def _content_of(item: Any, fields: Mapping[str, Any]) -> str:
         return value
     if value is not None:
         return _stable_text(value)
-    if isinstance(fields, _Attrs):
+    if model or isinstance(fields, _Attrs):
         dump = getattr(item, "model_dump", None)  # pydantic: its fields as JSON
         if callable(dump):
             try:
@@ -262,13 +308,21 @@ def entity_from_item(item: Any, entity_type: str, score: float | None = None, ra
     """One entity from one result item (a dict, model, document or node)."""
     if isinstance(item, str):
         return Entity(entity_type, content_hash(item)[:16], item, score, rank)
-    fields = item if type(item) is dict else _as_mapping(item)
-    if fields is None:
-        fields = _attrs(item)
+    model = False
+    if type(item) is dict:
+        fields = item
+    else:
+        fields = _model_fields(item)
+        if fields is not None:
+            model = True
+        else:
+            fields = _as_mapping(item)
+            if fields is None:
+                fields = _attrs(item)
     metadata = fields.get("metadata")
     if metadata is None or not _is_mapping(metadata):
         metadata = _NO_METADATA
-    content = _content_of(item, fields)
+    content = _content_of(item, fields, model)
     raw_id = _first(fields, ID_KEYS)
     if raw_id is None and metadata is not _NO_METADATA:
         raw_id = _first(metadata, ID_KEYS)
@@ -276,9 +330,10 @@ def entity_from_item(item: Any, entity_type: str, score: float | None = None, ra
         raw_score = _first(fields, SCORE_KEYS)
         score = float(raw_score) if _is_number(raw_score) else None
     entity_id = str(raw_id) if raw_id is not None else content_hash(content)[:16]
-    if metadata is _NO_METADATA and type(fields) is dict and fields.keys().isdisjoint(_OPTIONAL_KEYS):
-        # the common plain-dict hit: no lifecycle field, no title anywhere
-        return Entity(entity_type, entity_id, content, score, rank, {})
+    if type(fields) is dict and fields.keys().isdisjoint(_OPTIONAL_KEYS) and (
+            metadata is _NO_METADATA or (type(metadata) is dict and metadata.keys().isdisjoint(_OPTIONAL_KEYS))):
+        # the common hit (plain dict, Document): no lifecycle field, no title anywhere
+        return Entity(entity_type, entity_id, content, score, rank, {} if metadata is _NO_METADATA else dict(metadata))
 
     # the item's own field, else its metadata's (LIFECYCLE_KEYS order)
     lifecycle = [fields.get(key) for key in LIFECYCLE_KEYS]
@@ -331,7 +386,11 @@ def _items(result: Any) -> list[tuple[Any, float | None]]:
             if isinstance(element, (list, tuple)) and len(element) == 2 and _is_number(element[1]) \
                     and not _is_number(element[0]):
                 pairs.append((element[0], float(element[1])))
-            elif isinstance(element, (dict, str)) or isinstance(element, Mapping):
+            elif isinstance(element, (dict, str)):
+                pairs.append((element, None))
+            elif (found := _model_fields(element)) is not None and not ("node" in found and "score" in found):
+                pairs.append((element, None))  # what _items(element) returns for it
+            elif isinstance(element, Mapping):
                 pairs.append((element, None))
             else:
                 pairs.extend(_items(element))
