@@ -6,7 +6,9 @@
 Prints one table:
 - exporter ingest: injection events/s through ``write_records`` (spans,
   events JSON, derived rows, catalog) vs a raw ``executemany`` of the same
-  number of bare injection rows into an indexed table;
+  number of bare injection rows into an indexed table; and through
+  ``SQLiteSpanExporter.export()`` with SDK ``ReadableSpan``s (conversion
+  included), 512 spans per call as a ``BatchSpanProcessor`` sends them;
 - ``injection_stats`` and ``memory_review`` over 100k and 1M injection events
   (50k entities), all users and one user — growth 100k → 1M;
 - duplicate detection over 100k entities, and its recall against an exact
@@ -88,6 +90,47 @@ def build(path: str, spans, batch: int = 512) -> float:
     return elapsed
 
 
+def readable_spans(spans):
+    """The same spans as SDK ``ReadableSpan``s (what an exporter receives)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    resource = Resource.create({"service.name": "bench"})
+    scope = InstrumentationScope("memobs_otel")
+    return [
+        ReadableSpan(
+            name=s.name,
+            context=SpanContext(s.trace_id, s.span_id, is_remote=False, trace_flags=TraceFlags(1)),
+            parent=None,
+            resource=resource,
+            attributes=s.attributes,
+            events=[Event(e.name, e.attributes, e.time_ns) for e in s.events],
+            kind=SpanKind.INTERNAL,
+            status=Status(StatusCode.UNSET),
+            start_time=s.start_ns,
+            end_time=s.end_ns,
+            instrumentation_scope=scope,
+        )
+        for s in spans
+    ]
+
+
+def build_via_exporter(path: str, spans, batch: int = 512) -> float:
+    """Seconds to export ``spans`` through ``SQLiteSpanExporter.export()``."""
+    from memobs_otel.exporters import SQLiteSpanExporter
+
+    readable = readable_spans(spans)
+    exporter = SQLiteSpanExporter(path, apply_env_retention=False)
+    start = time.perf_counter()
+    for i in range(0, len(readable), batch):
+        exporter.export(readable[i : i + batch])
+    elapsed = time.perf_counter() - start
+    exporter.shutdown()
+    return elapsed
+
+
 def raw_executemany(path: str, n: int) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -150,6 +193,8 @@ def main() -> None:
             path = os.path.join(tmp, f"bench-{n}.db")
             ingest = build(path, spans)
             rows.append((f"ingest {n:,} injection events (write_records)", f"{n / ingest:,.0f} events/s"))
+            exported = build_via_exporter(os.path.join(tmp, f"export-{n}.db"), spans)
+            rows.append((f"ingest {n:,} injection events (SQLiteSpanExporter.export)", f"{n / exported:,.0f} events/s"))
             if n == sizes[0]:
                 raw = raw_executemany(os.path.join(tmp, "raw.db"), n)
                 rows.append((f"raw executemany {n:,} bare rows", f"{n / raw:,.0f} rows/s"))

@@ -68,7 +68,8 @@ def _window_injections_sql(conn: sqlite3.Connection, user_filter: str) -> str:
     return f"""{_MARK},
         merged AS (
               SELECT entity_pk, COUNT(*) AS n, TOTAL(tokens) AS tokens,
-                     COUNT(DISTINCT NULLIF(session_key, '')) AS sessions,
+                     -- '' (no session) sorts first: drop it from the count
+                     COUNT(DISTINCT session_key) - (MIN(session_key) = '') AS sessions,
                      MIN(time_ns) AS first_ns, MAX(time_ns) AS last_ns
               FROM {ENTITY_INDEX_TABLE}
               WHERE time_ns BETWEEN :start AND :end{user_filter}

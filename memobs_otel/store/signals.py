@@ -158,7 +158,8 @@ def _duplicates(active: list[EntityFacts], modified: list[int | None]) -> dict[i
         when = [modified[i] or active[i].first_seen_ns or 0 for i in indices]
         cites = [active[i].citations for i in indices]
         local = sorted(range(len(indices)), key=ids.__getitem__, reverse=True)
-        local.sort(key=lambda j: (when[j], cites[j]))
+        local.sort(key=cites.__getitem__)  # stable sorts: by (when, cites) in the end
+        local.sort(key=when.__getitem__)
         ordered = [indices[j] for j in local]
         newness = {index: rank for rank, index in enumerate(ordered)}
         local_rank = [newness[i] for i in indices]
