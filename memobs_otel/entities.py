@@ -366,6 +366,8 @@ def _items(result: Any) -> list[tuple[Any, float | None]]:
     """Flatten a result into ``(item, score)`` pairs."""
     if result is None:
         return []
+    if type(result) is list and not _is_mapping(result):
+        return _list_items(result)
     if isinstance(result, (str, bytes)):
         return [(result.decode("utf-8", "replace") if isinstance(result, bytes) else result, None)]
     if _is_mapping(result):
@@ -381,21 +383,30 @@ def _items(result: Any) -> list[tuple[Any, float | None]]:
     if _as_mapping(result) is not None or hasattr(type(result), "model_fields"):
         return [(result, None)]
     if isinstance(result, Iterable):
-        pairs: list[tuple[Any, float | None]] = []
-        for element in result:
-            if isinstance(element, (list, tuple)) and len(element) == 2 and _is_number(element[1]) \
-                    and not _is_number(element[0]):
-                pairs.append((element[0], float(element[1])))
-            elif isinstance(element, (dict, str)):
-                pairs.append((element, None))
-            elif (found := _model_fields(element)) is not None and not ("node" in found and "score" in found):
-                pairs.append((element, None))  # what _items(element) returns for it
-            elif isinstance(element, Mapping):
-                pairs.append((element, None))
-            else:
-                pairs.extend(_items(element))
-        return pairs
+        return _list_items(result)
     return [(result, None)]
+
+
+def _list_items(result: Iterable) -> list[tuple[Any, float | None]]:
+    """``_items`` of an iterable that is none of the single-item shapes."""
+    pairs: list[tuple[Any, float | None]] = []
+    for element in result:
+        if isinstance(element, (list, tuple)) and len(element) == 2:
+            # (item, score): _is_number(score) and not _is_number(item), inlined
+            first, second = element[0], element[1]
+            if isinstance(second, (int, float)) and not isinstance(second, bool) \
+                    and not (isinstance(first, (int, float)) and not isinstance(first, bool)):
+                pairs.append((first, float(second)))
+                continue
+        if isinstance(element, (dict, str)):
+            pairs.append((element, None))
+        elif (found := _model_fields(element)) is not None and not ("node" in found and "score" in found):
+            pairs.append((element, None))  # what _items(element) returns for it
+        elif isinstance(element, Mapping):
+            pairs.append((element, None))
+        else:
+            pairs.extend(_items(element))
+    return pairs
 
 
 def extract_entities(result: Any, entity_type: str | Callable[[Entity], str]) -> list[Entity]:

@@ -42,6 +42,14 @@ _LIFECYCLE = (
     ("superseded_by", sc.ENTITY_SUPERSEDED_BY),
     ("title", sc.ENTITY_TITLE),
 )
+# the span attribute keys of the listed documents, by rank
+_DOCUMENT_KEYS = tuple(
+    tuple(f"{sc.RETRIEVAL_DOCUMENT_PREFIX}.{i}.{name}"
+          for name in (sc.RETRIEVAL_DOCUMENT_ID, sc.RETRIEVAL_DOCUMENT_SCORE, sc.RETRIEVAL_DOCUMENT_CONTENT))
+    for i in range(sc.MAX_RETRIEVAL_DOCUMENTS))
+_ENTITY_TYPE, _ENTITY_ID, _ENTITY_TOKENS = sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_TOKENS
+_ENTITY_CONTENT_HASH, _ENTITY_SIMHASH, _ENTITY_CONTENT = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CONTENT
+_ENTITY_SCORE, _ENTITY_RANK = sc.ENTITY_SCORE, sc.ENTITY_RANK
 _QUERY_KWARGS = ("query", "q", "text", "input", "question", "query_str")
 _TOP_K_KWARGS = ("k", "top_k", "limit", "similarity_top_k")
 
@@ -155,13 +163,12 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     span_attrs: dict[str, Any] = {}
     if own_span:
         span_attrs[sc.GEN_AI_MEMORY_RECORD_COUNT] = len(entities)
-        for i, entity in enumerate(entities[: sc.MAX_RETRIEVAL_DOCUMENTS]):
-            prefix = f"{sc.RETRIEVAL_DOCUMENT_PREFIX}.{i}."
-            span_attrs[prefix + sc.RETRIEVAL_DOCUMENT_ID] = entity.entity_id
+        for (id_key, score_key, content_key), entity in zip(_DOCUMENT_KEYS, entities):
+            span_attrs[id_key] = entity.entity_id
             if entity.score is not None:
-                span_attrs[prefix + sc.RETRIEVAL_DOCUMENT_SCORE] = entity.score
+                span_attrs[score_key] = entity.score
             if capture:
-                span_attrs[prefix + sc.RETRIEVAL_DOCUMENT_CONTENT] = entity.content
+                span_attrs[content_key] = entity.content
     if nested:
         span_attrs[sc.MEMOBS_NESTED] = True
         span.set_attributes(span_attrs)
@@ -174,13 +181,37 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     call_hooks = plugins.has_impls("memobs_entity_attributes")
     events = []
     total = 0
+    measured = measurer.cached
     for entity in entities:
-        m = measurer.measure(entity.content)
+        content = entity.content
+        m = measured(content)
+        if m is None:
+            m = measurer.measure(content)
         total += m.tokens
-        event_attrs = entity_event_attributes(entity, m, capture, ids, call_hooks)
+        # entity_event_attributes(entity, m, capture, ids, call_hooks), inlined: same keys, same order
+        event_attrs = {
+            _ENTITY_TYPE: entity.entity_type,
+            _ENTITY_ID: entity.entity_id,
+            _ENTITY_TOKENS: m.tokens,
+            _ENTITY_CONTENT_HASH: m.content_hash,
+            _ENTITY_SIMHASH: m.simhash,
+        }
+        if entity.created_at is not None or entity.updated_at is not None or entity.status is not None \
+                or entity.version is not None or entity.parent_id is not None \
+                or entity.superseded_by is not None or entity.title is not None:
+            for field, key in _LIFECYCLE:
+                value = getattr(entity, field)
+                if value is not None:
+                    event_attrs[key] = value
+        if capture and content is not None:
+            event_attrs[_ENTITY_CONTENT] = content
+        if ids:
+            event_attrs.update(ids)
+        if call_hooks:
+            plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=event_attrs)
         if entity.score is not None:
-            event_attrs[sc.ENTITY_SCORE] = entity.score
-        event_attrs[sc.ENTITY_RANK] = entity.rank
+            event_attrs[_ENTITY_SCORE] = entity.score
+        event_attrs[_ENTITY_RANK] = entity.rank
         events.append(event_attrs)
     totals: dict[str, Any] = {}
     if own_span:

@@ -34,7 +34,9 @@ class InjectedEntity(NamedTuple):
     rank: int
 
 
-_traces: "OrderedDict[int, dict[tuple[str, str], InjectedEntity]]" = OrderedDict()
+# per trace: (entity_type, entity_id) -> (entity_type, entity_id, content, rank),
+# a plain tuple (cheaper to build on the hot path); InjectedEntity on reading
+_traces: "OrderedDict[int, dict[tuple[str, str], tuple[str, str, str, int]]]" = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -53,17 +55,21 @@ def remember(trace_id: int, entities) -> None:
                 _traces.popitem(last=False)
         else:
             _traces.move_to_end(trace_id)
+        room = MAX_ENTITIES_PER_TRACE - len(bucket)
         for e in entities:
-            if len(bucket) >= MAX_ENTITIES_PER_TRACE:
+            if room <= 0:
                 break
-            bucket.setdefault((e.entity_type, e.entity_id),
-                              InjectedEntity(e.entity_type, e.entity_id, e.content, e.rank))
+            entity_type, entity_id = e.entity_type, e.entity_id
+            key = (entity_type, entity_id)
+            if key not in bucket:
+                bucket[key] = (entity_type, entity_id, e.content, e.rank)
+                room -= 1
 
 
 def injected_in(trace_id: int) -> list[InjectedEntity]:
     with _lock:
         bucket = _traces.get(trace_id)
-        return list(bucket.values()) if bucket else []
+        return [InjectedEntity._make(found) for found in bucket.values()] if bucket else []
 
 
 def take_pending() -> tuple[int, ...]:

@@ -37,6 +37,13 @@ collector: ContextVar[dict[int, tuple[Any, float]] | None] = ContextVar("memobs_
 
 
 def _note(scores: dict, result: Any) -> None:
+    if type(result) is list:
+        try:
+            scores.update({id(pair[0]): (pair[0], float(pair[1]))
+                           for pair in result if isinstance(pair, tuple) and len(pair) == 2})
+            return
+        except Exception:  # noqa: BLE001 - the loop below notes the pairs before the bad one, then raises
+            pass
     for pair in result:
         if isinstance(pair, tuple) and len(pair) == 2:
             doc, score = pair
@@ -65,10 +72,7 @@ def with_scores(scores: dict):
     def view(documents: Any) -> Any:
         if not scores or not isinstance(documents, list):
             return documents
-        paired = []
-        for doc in documents:
-            hit = scores.get(id(doc))
-            paired.append((doc, hit[1]) if hit is not None and hit[0] is doc else doc)
-        return paired
+        get = scores.get
+        return [(doc, hit[1]) if (hit := get(id(doc))) is not None and hit[0] is doc else doc for doc in documents]
 
     return view
