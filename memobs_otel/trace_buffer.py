@@ -34,10 +34,32 @@ class InjectedEntity(NamedTuple):
     rank: int
 
 
-# per trace: (entity_type, entity_id) -> (entity_type, entity_id, content, rank),
-# a plain tuple (cheaper to build on the hot path); InjectedEntity on reading
-_traces: "OrderedDict[int, dict[tuple[str, str], tuple[str, str, str, int]]]" = OrderedDict()
+# Per trace: a list ``[raw_count, chunk, chunk, ...]`` where each chunk is one
+# flat tuple ``(entity_type, entity_id, content, rank, entity_type, ...)`` per
+# remember() call. The first occurrence of each (entity_type, entity_id) wins
+# and at most MAX_ENTITIES_PER_TRACE distinct entities are kept — resolved on
+# reading, and whenever the raw entries outgrow that bound (so memory stays
+# bounded). Flat chunks, not a dict of tuples per entity: one retrieval adds
+# two garbage-collected objects to the buffer instead of ~20, so filling it
+# (the first MAX_TRACES retrievals) no longer triggers full collections.
+_traces: "OrderedDict[int, list]" = OrderedDict()
 _lock = threading.Lock()
+_FULL = -1  # raw_count of a bucket holding MAX_ENTITIES_PER_TRACE distinct entities: ignores the rest
+
+
+def _distinct(bucket: list) -> tuple:
+    """The bucket's entries as one flat chunk: first occurrences, at most MAX_ENTITIES_PER_TRACE."""
+    seen = set()
+    flat: list = []
+    for chunk in bucket[1:]:
+        for i in range(0, len(chunk), 4):
+            key = (chunk[i], chunk[i + 1])
+            if key not in seen:
+                if len(seen) >= MAX_ENTITIES_PER_TRACE:
+                    return tuple(flat)
+                seen.add(key)
+                flat += chunk[i : i + 4]
+    return tuple(flat)
 
 
 def remember(trace_id: int, entities) -> None:
@@ -47,29 +69,32 @@ def remember(trace_id: int, entities) -> None:
     pending = _pending.get()
     if not pending or pending[-1] != trace_id:
         _pending.set((pending + (trace_id,))[-MAX_PENDING_TRACES:])
+    chunk = tuple([field for e in entities for field in (e.entity_type, e.entity_id, e.content, e.rank)])
     with _lock:
         bucket = _traces.get(trace_id)
         if bucket is None:
-            bucket = _traces[trace_id] = {}
+            bucket = _traces[trace_id] = [len(chunk) // 4, chunk]
             while len(_traces) > MAX_TRACES:
                 _traces.popitem(last=False)
         else:
             _traces.move_to_end(trace_id)
-        room = MAX_ENTITIES_PER_TRACE - len(bucket)
-        for e in entities:
-            if room <= 0:
-                break
-            entity_type, entity_id = e.entity_type, e.entity_id
-            key = (entity_type, entity_id)
-            if key not in bucket:
-                bucket[key] = (entity_type, entity_id, e.content, e.rank)
-                room -= 1
+            if bucket[0] == _FULL or not chunk:
+                return
+            bucket.append(chunk)
+            bucket[0] += len(chunk) // 4
+        if bucket[0] > MAX_ENTITIES_PER_TRACE:  # compact: bounded memory
+            flat = _distinct(bucket)
+            count = len(flat) // 4
+            bucket[:] = [_FULL if count >= MAX_ENTITIES_PER_TRACE else count, flat]
 
 
 def injected_in(trace_id: int) -> list[InjectedEntity]:
     with _lock:
         bucket = _traces.get(trace_id)
-        return [InjectedEntity._make(found) for found in bucket.values()] if bucket else []
+        if not bucket:
+            return []
+        flat = _distinct(bucket)
+    return [InjectedEntity._make(flat[i : i + 4]) for i in range(0, len(flat), 4)]
 
 
 def take_pending() -> tuple[int, ...]:
