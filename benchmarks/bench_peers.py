@@ -6,7 +6,14 @@ An ``InMemoryVectorStore`` with ``DeterministicFakeEmbedding`` and
 - ``bare``: no instrumentation;
 - ``memobs``: ``memobs.instrument("langchain")``;
 - ``openinference``: ``openinference-instrumentation-langchain``;
-- ``openllmetry``: ``opentelemetry-instrumentation-langchain``.
+- ``openllmetry``: ``opentelemetry-instrumentation-langchain``;
+- ``hand``: the very span memobs records (same name, attributes and 10
+  events, checked), written by hand around ``invoke`` with every attribute
+  precomputed: what the OTel SDK alone costs for it. memobs minus hand is
+  memobs's own work (extraction, measurement lookups, scores, guards).
+
+``sdk_floor`` measures, in the driver process, what 10 ``add_event`` calls
+with memobs's 7 attributes each cost on a span, alone.
 
 Each variant lives in its own process (instrumentations patch LangChain
 globally), all four started at once and driven in interleaved rounds over
@@ -31,8 +38,10 @@ from pathlib import Path
 from .common import Row, median, paired_difference, us
 
 VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
+WORKERS = VARIANTS + ("hand",)  # hand: memobs's span written by hand, the SDK floor
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+QUERY = "refund policy for islands"
 
 
 # --- the worker (runs in its own process) ---------------------------------------
@@ -48,9 +57,11 @@ def _setup(variant: str, n_docs: int, k: int):
 
     class CountingExporter(DropExporter):
         spans = 0
+        last = None
 
         def export(self, spans):
             CountingExporter.spans += len(spans)
+            CountingExporter.last = spans[-1]
             return super().export(spans)
 
     exporter = CountingExporter()
@@ -70,14 +81,120 @@ def _setup(variant: str, n_docs: int, k: int):
         from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 
         LangchainInstrumentor().instrument(tracer_provider=provider)
-    elif variant != "bare":
+    elif variant not in ("bare", "hand"):
         raise ValueError(variant)
 
     store = InMemoryVectorStore(DeterministicFakeEmbedding(size=64))
     texts = memory_texts(n_docs, seed=5)
     store.add_documents([Document(page_content=t, metadata={"n": i}, id=f"doc-{i}") for i, t in enumerate(texts)])
     retriever = store.as_retriever(search_kwargs={"k": k})
+    if variant == "hand":
+        _install_hand(retriever, provider, exporter)
     return retriever, exporter
+
+
+def _span_shape(span) -> tuple:
+    return (span.name, span.kind, dict(span.attributes), [(e.name, dict(e.attributes)) for e in span.events])
+
+
+def memobs_reference_span(retriever):
+    """The span memobs records for one ``retriever.invoke(QUERY)``, recorded on a private provider."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import memobs_otel as memobs
+    from memobs_otel import config
+
+    from .tracing import make_provider
+
+    exporter = InMemorySpanExporter()
+    config.use_tracer_provider(make_provider(exporter))
+    try:
+        if not memobs.instrument("langchain"):
+            raise RuntimeError("memobs langchain plugin not available")
+        try:
+            retriever.invoke(QUERY)
+        finally:
+            memobs.uninstrument("langchain")
+    finally:
+        config.use_tracer_provider(None)
+    (span,) = exporter.get_finished_spans()
+    return span
+
+
+def _install_hand(retriever, provider, exporter) -> None:
+    """Patch ``BaseRetriever.invoke`` with memobs's span written by hand, all attributes precomputed."""
+    from langchain_core.retrievers import BaseRetriever
+    from opentelemetry import context, trace
+
+    from memobs_otel import semconv as sc
+
+    reference = memobs_reference_span(retriever)
+    attributes = dict(reference.attributes)
+    keys = list(attributes)
+    first_set = keys.index(sc.GEN_AI_MEMORY_RECORD_COUNT)  # the ones before it are given at start
+    start_attrs = {key: attributes[key] for key in keys[:first_set]}
+    rest = {key: attributes[key] for key in keys[first_set:]}
+    events = [(event.name, dict(event.attributes)) for event in reference.events]
+    name, kind = reference.name, reference.kind
+    tracer = provider.get_tracer("bench")
+    original = BaseRetriever.invoke
+
+    def invoke(self, input, config=None, **kwargs):
+        span = tracer.start_span(name, kind=kind, attributes=start_attrs)
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            result = original(self, input, config, **kwargs)
+            span.set_attributes(rest)
+            for event_name, event_attrs in events:
+                span.add_event(event_name, event_attrs)
+            return result
+        finally:
+            context.detach(token)
+            span.end()
+
+    BaseRetriever.invoke = invoke
+    retriever.invoke(QUERY)
+    if _span_shape(exporter.last) != _span_shape(reference):
+        raise RuntimeError("the hand-written span differs from memobs's")
+    _reference.append(reference)
+
+
+_reference: list = []  # the hand worker's reference span, for the "floor" command
+
+
+def sdk_floor(retriever_span, rounds: int, calls: int) -> dict[str, list[float]]:
+    """Per call: an empty span; the same span with memobs's 10 events; with its attributes too."""
+    from opentelemetry.trace import SpanKind
+
+    from .common import interleaved, per_call
+    from .tracing import make_provider
+
+    tracer = make_provider().get_tracer("bench")
+    attributes = dict(retriever_span.attributes)
+    events = [(event.name, dict(event.attributes)) for event in retriever_span.events]
+    name = retriever_span.name
+
+    def empty():
+        tracer.start_span(name, kind=SpanKind.INTERNAL).end()
+
+    def with_events():
+        span = tracer.start_span(name, kind=SpanKind.INTERNAL)
+        for event_name, event_attrs in events:
+            span.add_event(event_name, event_attrs)
+        span.end()
+
+    def whole():
+        span = tracer.start_span(name, kind=SpanKind.INTERNAL)
+        span.set_attributes(attributes)
+        for event_name, event_attrs in events:
+            span.add_event(event_name, event_attrs)
+        span.end()
+
+    return interleaved({
+        "empty": lambda: per_call(empty, calls),
+        "events": lambda: per_call(with_events, calls),
+        "whole": lambda: per_call(whole, calls),
+    }, rounds)
 
 
 def worker(variant: str, n_docs: int, k: int) -> int:
@@ -87,18 +204,22 @@ def worker(variant: str, n_docs: int, k: int) -> int:
         print(f"unavailable {type(exc).__name__}: {exc}".replace("\n", " "), flush=True)
         return 0
     for _ in range(20):
-        docs = retriever.invoke("refund policy for islands")
+        docs = retriever.invoke(QUERY)
     before = exporter.spans
-    retriever.invoke("refund policy for islands")
+    retriever.invoke(QUERY)
     print(f"ready {exporter.spans - before} {len(docs)}", flush=True)
     for line in sys.stdin:
         command = line.split()
         if not command or command[0] == "quit":
             break
+        if command[0] == "floor":  # hand worker only: "floor calls rounds"
+            figures = sdk_floor(_reference[0], int(command[2]), int(command[1]))
+            print(" ".join(repr(median(figures[key])) for key in ("empty", "events", "whole")), flush=True)
+            continue
         calls = int(command[1])
         start = time.perf_counter()
         for _ in range(calls):
-            retriever.invoke("refund policy for islands")
+            retriever.invoke(QUERY)
         print(f"{(time.perf_counter() - start) / calls!r}", flush=True)
     return 0
 
@@ -115,7 +236,7 @@ def run(quick: bool = False) -> list[Row]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), MEMOBS_ENABLED="true", OTEL_SDK_DISABLED="false")
     procs: dict[str, subprocess.Popen] = {}
     info: dict[str, str] = {}
-    for variant in VARIANTS:
+    for variant in WORKERS:
         procs[variant] = subprocess.Popen(
             [python, "-m", "benchmarks.bench_peers", "--worker", variant, str(n_docs), str(k)],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -137,6 +258,10 @@ def run(quick: bool = False) -> list[Row]:
                 proc = ready[variant]
                 proc.stdin.write(f"run {calls}\n")
                 results[variant].append(float(proc.stdout.readline()))
+        floor = None
+        if "hand" in ready:
+            ready["hand"].stdin.write(f"floor {calls * 10} {rounds}\n")
+            floor = [float(x) for x in ready["hand"].stdout.readline().split()]
     finally:
         for proc in procs.values():
             try:
@@ -164,9 +289,24 @@ def run(quick: bool = False) -> list[Row]:
         target, ok = "", None
         if variant == "memobs" and peers:
             target, ok = "< both peers", all(overheads["memobs"] < p for p in peers)
-        rows.append(Row("8", f"  overhead under {variant}", us(overheads[variant]),
-                        f"{us(median(results[variant]))} per call; {info[variant]}", target, ok))
+        detail = f"{us(median(results[variant]))} per call; {info[variant]}"
+        if variant == "memobs":
+            detail += _floor_detail(overheads, floor, info)
+        rows.append(Row("8", f"  overhead under {variant}", us(overheads[variant]), detail, target, ok))
     return rows
+
+
+def _floor_detail(overheads: dict[str, float], floor: list[float] | None, info: dict[str, str]) -> str:
+    """What of memobs's overhead is the OTel SDK's (its span written by hand) and what is memobs's own."""
+    if "hand" not in overheads:
+        return f"; SDK floor not measured ({info.get('hand', 'no hand worker')})"
+    text = (f"; the same span by hand (SDK floor) {us(overheads['hand'])}, "
+            f"so memobs's own work {us(overheads['memobs'] - overheads['hand'])}")
+    if floor:
+        empty, events, whole = floor
+        text += (f"; SDK alone: span {us(empty)}, + 10 events {us(events - empty)} "
+                 f"({us((events - empty) / 10)} each), + its attributes {us(whole - events)}")
+    return text
 
 
 if __name__ == "__main__" and len(sys.argv) >= 2 and sys.argv[1] == "--worker":
