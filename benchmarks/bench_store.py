@@ -11,6 +11,7 @@ Prints one table:
   included), 512 spans per call as a ``BatchSpanProcessor`` sends them;
 - ``injection_stats`` and ``memory_review`` over 100k and 1M injection events
   (50k entities), all users and one user — growth 100k → 1M;
+- ``memobs report`` (``build_report``: gather + render) over the same files;
 - duplicate detection over 100k entities, and its recall against an exact
   all-pairs reference on a 5k sample.
 """
@@ -27,6 +28,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from memobs_otel import semconv as sc
+from memobs_otel.report import build_report
 from memobs_otel.store import open_store
 from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.duplicates import hamming, newer_twins
@@ -209,6 +211,8 @@ def main() -> None:
             t, _ = timed(lambda: store.memory_review(days_back=30, user_id="user-3", now=NOW), 3)
             rows.append((f"memory_review, {n:,} events, one user", f"{t * 1000:,.0f} ms"))
             store.close()
+            t, _ = timed(lambda: build_report(path, days=30, now=NOW))
+            rows.append((f"memobs report (build_report), {n:,} events, all users", f"{t * 1000:,.0f} ms"))
             del spans
         n_dup = 20_000 if args.quick else 100_000
         elapsed, flagged, recall, exact = duplicate_figures(n_dup, 2_000 if args.quick else 5_000)

@@ -166,9 +166,22 @@ def gather(
     on_step: Callable[[str], None] | None = None,
 ) -> ReportData:
     """Everything the report shows. ``ValueError`` for a bad ``days``."""
-    step = on_step or (lambda name: None)
     start, end = window(days, now)
-    conn = store._conn  # read-only; see queries' docstring
+    conn = store.connection
+    if conn.in_transaction:  # the caller's read: already one snapshot
+        return _gather(store, conn, days, user_id, start, end, on_step)
+    # one read transaction: every number on the page comes from one snapshot,
+    # even while an exporter writes (WAL) or merges the tail
+    conn.execute("BEGIN")
+    try:
+        return _gather(store, conn, days, user_id, start, end, on_step)
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")  # a read: nothing to undo, this only ends it
+
+
+def _gather(store, conn, days, user_id, start, end, on_step) -> ReportData:
+    step = on_step or (lambda name: None)
 
     step("entity statistics")
     stats = store.injection_stats(days_back=days, user_id=user_id, now=ns_to_datetime(end))
@@ -230,7 +243,9 @@ def _details(conn, by_tokens, review, days, buckets, start, end, user_id) -> lis
         if key not in keys:
             keys.append(key)
     rows = queries.entity_rows(conn, keys)
-    per_bucket = queries.entity_series(conn, [r.pk for r in rows.values()], buckets, start, end, user_id)
+    pks = [r.pk for r in rows.values()]
+    per_bucket = queries.entity_series(conn, pks, buckets, start, end, user_id)
+    sessions = queries.recent_sessions_by_entity(conn, pks, start, end, user_id, SESSIONS_SHOWN)
     details = []
     for key in keys:
         row = rows.get(key)
@@ -258,8 +273,7 @@ def _details(conn, by_tokens, review, days, buckets, start, end, user_id) -> lis
                 score=candidate.score if candidate else 0,
                 reasons=reasons(candidate, days) if candidate else [],
                 per_bucket=per_bucket.get(row.pk, []) if row else [],
-                recent_sessions=queries.recent_sessions(conn, row.pk, start, end, user_id, SESSIONS_SHOWN)
-                if row and injections else [],
+                recent_sessions=sessions.get(row.pk, []) if row and injections else [],
             )
         )
     return details

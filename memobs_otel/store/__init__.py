@@ -60,6 +60,13 @@ class Store:
         self.close()
 
     @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's SQLite connection, opened read-only (``mode=ro``), for
+        queries beyond this API. Closed by :meth:`close`; autocommit (each
+        statement is its own snapshot unless you ``BEGIN`` a read)."""
+        return self._conn
+
+    @property
     def schema_version(self) -> tuple[int, int]:
         """(migrations applied in the file, migrations this library knows)."""
         return schema_version(self._conn)

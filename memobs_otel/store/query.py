@@ -51,6 +51,31 @@ _MARK = (
 )
 
 
+def injection_rows_sql(conn: sqlite3.Connection, where: str) -> str:
+    """A parenthesised subquery (for a ``FROM``) over the injection rows that
+    match ``where``, through the per-entity access path: columns
+    ``entity_pk, session_id, time_ns, tokens, user_id``.
+
+    ``where`` is an SQL condition over ``entity_pk``, ``time_ns`` and
+    ``user_id`` only (it is applied to each part: the merged copy and the
+    tail; on a file from before m003, to ``injections`` through its
+    indexes). ``session_id`` is NULL for none ('' too: the merged copy
+    cannot tell them apart). One statement reads both parts from one
+    snapshot.
+    """
+    if not has_entity_index(conn):
+        return f"""(SELECT entity_pk, NULLIF(session_id, '') AS session_id, time_ns, tokens, user_id
+              FROM injections WHERE ({where}))"""
+    return f"""(SELECT entity_pk, NULLIF(session_key, '') AS session_id, time_ns, tokens, user_id
+              FROM {ENTITY_INDEX_TABLE} WHERE ({where})
+              UNION ALL
+              SELECT entity_pk, NULLIF(session_id, ''), time_ns, tokens, user_id
+              FROM injections
+              WHERE pk > (SELECT COALESCE((SELECT value FROM {STATE_TABLE}
+                                           WHERE key = '{MERGED_PK_KEY}'), 0))
+                AND ({where}))"""
+
+
 def _window_injections_sql(conn: sqlite3.Connection, user_filter: str) -> str:
     """CTEs ending in ``inj(entity_pk, n, tokens, sessions, first_ns, last_ns)``:
     injections in ``[:start, :end]`` per entity."""
