@@ -125,7 +125,7 @@ def check_database(db_path: str) -> Check:
     try:
         with store:
             applied, known = store.schema_version
-            counts = queries.row_counts(store._conn)
+            counts = queries.row_counts(store.connection)
     except Exception as exc:  # noqa: BLE001
         return Check("database", False, f"{db_path}: cannot read ({type(exc).__name__}: {exc})")
 
