@@ -252,9 +252,21 @@ def _is_fast_model(cls: type) -> bool:
 
 def _model_fields(item: Any) -> dict[str, Any] | None:
     """The instance ``__dict__`` of a fast-path model (see above), else None."""
-    if not _is_fast_model(type(item)):
+    # once per item: _is_fast_model's cached answer and _model_dict, inlined
+    fast = _fast_models.get(type(item)) if get_cache_token() == _fast_models_token else None
+    if fast is None:
+        fast = _is_fast_model(type(item))
+    if not fast:
         return None
-    return _model_dict(item)
+    try:
+        # plain attribute access: the class's lookup is object's (checked), and
+        # pydantic's __getattr__ raises AttributeError for these when unset, too
+        if item.__pydantic_extra__:
+            return None
+        found = item.__dict__
+    except AttributeError:
+        return None
+    return found if type(found) is dict else None
 
 
 def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
