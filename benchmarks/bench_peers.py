@@ -214,7 +214,10 @@ def worker(variant: str, n_docs: int, k: int) -> int:
             break
         if command[0] == "floor":  # hand worker only: "floor calls rounds"
             figures = sdk_floor(_reference[0], int(command[2]), int(command[1]))
-            print(" ".join(repr(median(figures[key])) for key in ("empty", "events", "whole")), flush=True)
+            empty, events, whole = (figures[key] for key in ("empty", "events", "whole"))
+            # the span alone; what the events add; what the attributes add (paired, per round)
+            print(f"{median(empty)!r} {paired_difference(events, empty)!r} {paired_difference(whole, events)!r}",
+                  flush=True)
             continue
         calls = int(command[1])
         start = time.perf_counter()
@@ -231,7 +234,7 @@ def _python() -> str:
 
 
 def run(quick: bool = False) -> list[Row]:
-    calls, rounds, n_docs, k = (3, 2, 30, 10) if quick else (60, 11, 300, 10)
+    calls, rounds, n_docs, k = (3, 2, 30, 10) if quick else (20, 33, 300, 10)  # short batches, many rounds: finer pairing
     python = _python()
     env = dict(os.environ, PYTHONPATH=str(ROOT), MEMOBS_ENABLED="true", OTEL_SDK_DISABLED="false")
     procs: dict[str, subprocess.Popen] = {}
@@ -303,9 +306,9 @@ def _floor_detail(overheads: dict[str, float], floor: list[float] | None, info: 
     text = (f"; the same span by hand (SDK floor) {us(overheads['hand'])}, "
             f"so memobs's own work {us(overheads['memobs'] - overheads['hand'])}")
     if floor:
-        empty, events, whole = floor
-        text += (f"; SDK alone: span {us(empty)}, + 10 events {us(events - empty)} "
-                 f"({us((events - empty) / 10)} each), + its attributes {us(whole - events)}")
+        span, events, attributes = floor
+        text += (f"; SDK alone: span {us(span)}, + 10 events {us(events)} "
+                 f"({us(events / 10)} each), + its attributes {us(attributes)}")
     return text
 
 
