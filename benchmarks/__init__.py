@@ -3,6 +3,6 @@
     .venv/bin/python -m benchmarks            # the whole table (about a minute or two)
     .venv/bin/python -m benchmarks --quick    # tiny sizes: checks that every benchmark runs
 
-See docs/benchmarks.md for what each row measures and what limits it.
+See the README's Performance section for what each row measures and what limits it.
 Benchmarks are not tests: nothing here asserts a timing.
 """

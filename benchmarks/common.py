@@ -23,7 +23,7 @@ US = 1e6
 class Row:
     """One line of the table."""
 
-    section: str  # "1", "2", "3", … as in docs/benchmarks.md
+    section: str  # "1", "2", "3", … as in the README's Performance section
     name: str
     figure: str  # the headline: a ratio, µs per call, events/s …
     detail: str = ""  # the side-by-side figures the headline comes from
