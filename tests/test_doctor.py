@@ -187,16 +187,23 @@ def test_unknown_encoding_fails_the_tokenizer_check(agent_db):
     ]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file")
 def test_read_only_database(agent_db):
-    os.chmod(agent_db, 0o444)
+    """A file this user cannot write: chmod 444, or as root (CI) the immutable flag."""
+    if os.geteuid() != 0:
+        lock, unlock = (lambda: os.chmod(agent_db, 0o444)), (lambda: os.chmod(agent_db, 0o644))
+    else:
+        lock = lambda: subprocess.run(["chattr", "+i", str(agent_db)], check=True, capture_output=True)  # noqa: E731
+        unlock = lambda: subprocess.run(["chattr", "-i", str(agent_db)], check=True, capture_output=True)  # noqa: E731
+    before = digest(agent_db)
+    lock()
     try:
         code, lines = doctor("--db", str(agent_db))
     finally:
-        os.chmod(agent_db, 0o644)
+        unlock()
     assert code == 1
     assert "not writable" in lines[1]
     assert lines[2].strip() == "the file is read-only for this user"
+    assert digest(agent_db) == before
 
 
 def test_json_output(tmp_path, closed_port, monkeypatch):
