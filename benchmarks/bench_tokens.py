@@ -57,9 +57,11 @@ def run(quick: bool = False) -> list[Row]:
     rows = [
         Row("4", "cold Measurer (tokens + sha256 + simhash) / tiktoken throughput", f"{cold:.2f}x",
             f"measurer {us(median(res['measurer']))}, tiktoken encode_ordinary {us(median(res['tiktoken']))} "
-            f"per text ({len(texts)} texts, {words:.0f} words avg)", ">= 0.9x", cold >= 0.9),
+            f"per text ({len(texts)} texts, {words:.0f} words avg); a new memory's whole cold cost, "
+            f"fingerprints included (no target: the spec's target is on token counting)"),
         Row("4", "cold token count alone (Tokenizer.count) / tiktoken throughput", f"{count:.2f}x",
-            f"count {us(median(res['count']))}, tiktoken {us(median(res['tiktoken']))} per text"),
+            f"count {us(median(res['count']))}, tiktoken {us(median(res['tiktoken']))} per text",
+            ">= 0.9x", count >= 0.9),
         Row("4", "  of which simhash per text (now / before)", us(median(res["simhash"])),
             f"before {us(median(res['simhash_before']))} "
             f"({paired_ratio(res['simhash_before'], res['simhash']):.2f}x faster); "
