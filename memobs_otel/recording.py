@@ -231,11 +231,11 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
             event_attrs[_ENTITY_CONTENT] = content
         if ids:
             event_attrs.update(ids)
-        if call_hooks:
-            plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=event_attrs)
         if entity.score is not None:
             event_attrs[_ENTITY_SCORE] = entity.score
         event_attrs[_ENTITY_RANK] = entity.rank
+        if call_hooks:  # last: a hook sees (and may redact) every attribute
+            plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=event_attrs)
         events.append(event_attrs)
     return events, total
 
