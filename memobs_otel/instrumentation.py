@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import wrapt
 
-from . import plugins
+from . import config, guard, plugins
 from .recording import RetrievalSpec, observe_call, observe_call_async
 
 logger = logging.getLogger("memobs_otel")
@@ -69,6 +69,59 @@ def retrieval_wrapper(spec: RetrievalSpec, is_async: bool) -> Callable:
         def wrapper(wrapped, instance, args, kwargs):
             return observe_call(wrapped, args, kwargs, spec)
     return wrapper
+
+
+def prepared_retrieval_wrappers(kind: str, prepare: Callable, scoped: bool = False) -> tuple[Callable, Callable]:
+    """Sync and async wrapt wrappers for a framework's retrieval method.
+
+    ``prepare(instance, args, kwargs)`` returns ``(spec, query, top_k,
+    entities_of, scope)`` for ``observe_call`` (``entities_of`` may be
+    ``None``). With the kill switch on, or when ``prepare`` fails (logged once
+    under ``kind``), the call goes through unrecorded.
+
+    ``scope`` is ``None`` unless ``scoped``: then it may be a context manager
+    held around the call, and the async wrapper is a coroutine function, so
+    ``prepare`` and the scope run when the call is awaited, in the awaiting
+    context. Unscoped, the async wrapper returns ``observe_call_async``'s
+    coroutine itself: one layer less. The prologue is repeated inline in each
+    wrapper rather than factored out because it runs on every call.
+    """
+    def wrapper(wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke(kind, prepare, instance, args, kwargs)
+        if prepared is None:
+            return wrapped(*args, **kwargs)
+        spec, query, top_k, entities_of, scope = prepared
+        if scope is None:
+            return observe_call(wrapped, args, kwargs, spec, query, top_k, entities_of)
+        with scope:
+            return observe_call(wrapped, args, kwargs, spec, query, top_k, entities_of)
+
+    if not scoped:
+        def async_wrapper(wrapped, instance, args, kwargs):
+            if not config.settings.enabled:
+                return wrapped(*args, **kwargs)
+            prepared = guard.safe_invoke(kind, prepare, instance, args, kwargs)
+            if prepared is None:
+                return wrapped(*args, **kwargs)
+            spec, query, top_k, entities_of, _ = prepared
+            return observe_call_async(wrapped, args, kwargs, spec, query, top_k, entities_of)
+        return wrapper, async_wrapper
+
+    async def scoped_async_wrapper(wrapped, instance, args, kwargs):
+        if not config.settings.enabled:
+            return await wrapped(*args, **kwargs)
+        prepared = guard.safe_invoke(kind, prepare, instance, args, kwargs)
+        if prepared is None:
+            return await wrapped(*args, **kwargs)
+        spec, query, top_k, entities_of, scope = prepared
+        if scope is None:
+            return await observe_call_async(wrapped, args, kwargs, spec, query, top_k, entities_of)
+        with scope:
+            return await observe_call_async(wrapped, args, kwargs, spec, query, top_k, entities_of)
+
+    return wrapper, scoped_async_wrapper
 
 
 class Instrumentor:

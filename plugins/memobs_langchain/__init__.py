@@ -51,9 +51,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import memobs_otel as memobs
-from memobs_otel import config, guard, semconv
-from memobs_otel.instrumentation import Instrumentor
-from memobs_otel.recording import RetrievalSpec, observe_call, observe_call_async
+from memobs_otel import semconv
+from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.recording import RetrievalSpec
 
 from . import scores
 from .package import _instruments
@@ -93,8 +93,9 @@ class LangChainInstrumentor(Instrumentor):
 
         self.entity_type, self.store, self.operation = entity_type, store, operation
         self._vector_store_base = VectorStore
-        self.wrap(BaseRetriever, "invoke", self._invoke)
-        self.wrap(BaseRetriever, "ainvoke", self._ainvoke)
+        invoke, ainvoke = prepared_retrieval_wrappers("langchain retriever", self._prepare, scoped=True)
+        self.wrap(BaseRetriever, "invoke", invoke)
+        self.wrap(BaseRetriever, "ainvoke", ainvoke)
         pending = [VectorStore]
         while pending:  # every vector store class defined so far; later ones on first use
             cls = pending.pop()
@@ -141,37 +142,9 @@ class LangChainInstrumentor(Instrumentor):
     def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
         self._ensure_scores(retriever)
         query = args[0] if args else kwargs.get("input")
-        return self._spec(retriever), (query if isinstance(query, str) else None), _top_k(retriever, kwargs)
-
-    def _invoke(self, wrapped, instance, args, kwargs):
-        if not config.settings.enabled:
-            return wrapped(*args, **kwargs)
-        prepared = guard.safe_invoke("langchain retriever", self._prepare, instance, args, kwargs)
-        if prepared is None:
-            return wrapped(*args, **kwargs)
-        spec, query, top_k = prepared
-        noted: dict = {}
-        token = scores.collector.set(noted)
-        try:
-            return observe_call(wrapped, args, kwargs, spec, query=query, top_k=top_k,
-                                entities_of=scores.with_scores(noted))
-        finally:
-            scores.collector.reset(token)
-
-    async def _ainvoke(self, wrapped, instance, args, kwargs):
-        if not config.settings.enabled:
-            return await wrapped(*args, **kwargs)
-        prepared = guard.safe_invoke("langchain retriever", self._prepare, instance, args, kwargs)
-        if prepared is None:
-            return await wrapped(*args, **kwargs)
-        spec, query, top_k = prepared
-        noted: dict = {}
-        token = scores.collector.set(noted)
-        try:
-            return await observe_call_async(wrapped, args, kwargs, spec, query=query, top_k=top_k,
-                                            entities_of=scores.with_scores(noted))
-        finally:
-            scores.collector.reset(token)
+        collecting = scores.Collecting()  # the scope: this call's score collector
+        return (self._spec(retriever), (query if isinstance(query, str) else None), _top_k(retriever, kwargs),
+                scores.with_scores(collecting.scores), collecting)
 
 
 @memobs.hookimpl

@@ -36,6 +36,23 @@ SCORE_METHODS = (
 collector: ContextVar[dict[int, tuple[Any, float]] | None] = ContextVar("memobs_langchain_scores", default=None)
 
 
+class Collecting:
+    """The collector of one retriever call, open while the ``with`` block runs."""
+
+    __slots__ = ("scores", "_token")
+
+    def __init__(self) -> None:
+        self.scores: dict[int, tuple[Any, float]] = {}
+        self._token = None
+
+    def __enter__(self) -> dict[int, tuple[Any, float]]:
+        self._token = collector.set(self.scores)
+        return self.scores
+
+    def __exit__(self, *exc: Any) -> None:
+        collector.reset(self._token)
+
+
 def _note(scores: dict, result: Any) -> None:
     if type(result) is list:
         try:

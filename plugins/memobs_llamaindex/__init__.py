@@ -41,9 +41,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import memobs_otel as memobs
-from memobs_otel import config, guard, semconv
-from memobs_otel.instrumentation import Instrumentor
-from memobs_otel.recording import RetrievalSpec, observe_call, observe_call_async
+from memobs_otel import semconv
+from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.recording import RetrievalSpec
 
 from .package import _instruments
 
@@ -84,8 +84,9 @@ class LlamaIndexInstrumentor(Instrumentor):
         from llama_index.core.base.base_retriever import BaseRetriever
 
         self.entity_type, self.store, self.operation = entity_type, store, operation
-        self.wrap(BaseRetriever, "retrieve", self._retrieve)
-        self.wrap(BaseRetriever, "aretrieve", self._aretrieve)
+        retrieve, aretrieve = prepared_retrieval_wrappers("llamaindex retriever", self._prepare)
+        self.wrap(BaseRetriever, "retrieve", retrieve)
+        self.wrap(BaseRetriever, "aretrieve", aretrieve)
 
     def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
         store = self.store
@@ -93,25 +94,8 @@ class LlamaIndexInstrumentor(Instrumentor):
             store = store(retriever)
         elif store is None:
             store = type(retriever).__name__
-        return RetrievalSpec(self.entity_type, store, self.operation), _query_text(args, kwargs), _top_k(retriever)
-
-    def _retrieve(self, wrapped, instance, args, kwargs):
-        if not config.settings.enabled:
-            return wrapped(*args, **kwargs)
-        prepared = guard.safe_invoke("llamaindex retriever", self._prepare, instance, args, kwargs)
-        if prepared is None:
-            return wrapped(*args, **kwargs)
-        spec, query, top_k = prepared
-        return observe_call(wrapped, args, kwargs, spec, query=query, top_k=top_k)
-
-    def _aretrieve(self, wrapped, instance, args, kwargs):
-        if not config.settings.enabled:
-            return wrapped(*args, **kwargs)
-        prepared = guard.safe_invoke("llamaindex retriever", self._prepare, instance, args, kwargs)
-        if prepared is None:
-            return wrapped(*args, **kwargs)
-        spec, query, top_k = prepared
-        return observe_call_async(wrapped, args, kwargs, spec, query=query, top_k=top_k)
+        spec = RetrievalSpec(self.entity_type, store, self.operation)
+        return spec, _query_text(args, kwargs), _top_k(retriever), None, None
 
 
 @memobs.hookimpl

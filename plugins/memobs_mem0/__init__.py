@@ -56,8 +56,8 @@ from typing import Any, Callable
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor
-from memobs_otel.recording import RetrievalSpec, observe_call, observe_call_async, record_write
+from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.recording import RetrievalSpec, record_write
 
 from .package import _instruments
 
@@ -128,8 +128,9 @@ class Mem0Instrumentor(Instrumentor):
         from mem0.memory.main import AsyncMemory, Memory
 
         self.entity_type, self.store = entity_type, store
-        self.wrap(Memory, "search", self._search)
-        self.wrap(AsyncMemory, "search", self._asearch)
+        search, asearch = prepared_retrieval_wrappers("mem0 search", self._prepare_search, scoped=True)
+        self.wrap(Memory, "search", search)
+        self.wrap(AsyncMemory, "search", asearch)
         for method, record in (("add", self._record_add), ("update", self._record_update),
                                ("delete", self._record_delete)):
             self.wrap(Memory, method, self._write_wrapper(record))
@@ -143,27 +144,9 @@ class Mem0Instrumentor(Instrumentor):
     def _prepare_search(self, memory: Any, args: tuple, kwargs: dict):
         query = args[0] if args else kwargs.get("query")
         spec = RetrievalSpec(self.entity_type, self._store(memory), semconv.OPERATION_SEARCH_MEMORY)
-        return spec, (query if isinstance(query, str) else None), _top_k(kwargs), _user_of(kwargs)
-
-    def _search(self, wrapped, instance, args, kwargs):
-        if not config.settings.enabled:
-            return wrapped(*args, **kwargs)
-        prepared = guard.safe_invoke("mem0 search", self._prepare_search, instance, args, kwargs)
-        if prepared is None:
-            return wrapped(*args, **kwargs)
-        spec, query, top_k, user = prepared
-        with _Scope(user):
-            return observe_call(wrapped, args, kwargs, spec, query=query, top_k=top_k)
-
-    async def _asearch(self, wrapped, instance, args, kwargs):
-        if not config.settings.enabled:
-            return await wrapped(*args, **kwargs)
-        prepared = guard.safe_invoke("mem0 search", self._prepare_search, instance, args, kwargs)
-        if prepared is None:
-            return await wrapped(*args, **kwargs)
-        spec, query, top_k, user = prepared
-        with _Scope(user):
-            return await observe_call_async(wrapped, args, kwargs, spec, query=query, top_k=top_k)
+        user = _user_of(kwargs)
+        scope = memobs.context(user_id=user) if user is not None else None
+        return spec, (query if isinstance(query, str) else None), _top_k(kwargs), None, scope
 
     # --- writes ---------------------------------------------------------------
 
