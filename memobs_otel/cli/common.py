@@ -28,18 +28,37 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def _positive_days(ctx, param, value):
-    # parsed here rather than by click's FLOAT type so that a bad number is
+def _parse(name: str, cast: Callable, value: Any):
+    # parsed here rather than by click's number types so that a bad number is
     # one line and exit 2 like every other bad input, not a usage screen
-    if value is None:
-        return value
     try:
-        days = float(value)
+        return cast(value)
     except (TypeError, ValueError):
-        fail(f"--days: not a number: {value!r}")
-    if not math.isfinite(days) or days <= 0:
-        fail(f"--days must be a number greater than 0, got {value!r}")
-    return days
+        fail(f"{name}: not a number: {value!r}")
+
+
+def positive_number(name: str, what: str = "a number") -> Callable:
+    """A click callback: a finite float greater than 0, else :func:`fail`."""
+    def convert(ctx, param, value):
+        if value is None:
+            return value
+        number = _parse(name, float, value)
+        if not math.isfinite(number) or number <= 0:
+            fail(f"{name} must be {what} greater than 0, got {value!r}")
+        return number
+    return convert
+
+
+def number_at_least(name: str, cast: Callable, minimum: Any) -> Callable:
+    """A click callback: ``cast(value)`` no less than ``minimum``, else :func:`fail`."""
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        number = _parse(name, cast, value)
+        if number < minimum:
+            fail(f"{name} must be at least {minimum}, got {value!r}")
+        return number
+    return convert
 
 
 def db_option(default: str = DEFAULT_DB, envvar: str | None = "MEMOBS_DB", help: str | None = None) -> Callable:
@@ -62,7 +81,7 @@ def days_option(default: float = 30) -> Callable:
         default=str(default),
         show_default=True,
         metavar="N",
-        callback=_positive_days,
+        callback=positive_number("--days"),
         help="Window: the last N days.",
     )
 

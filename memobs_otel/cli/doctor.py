@@ -12,13 +12,12 @@ bad ``--timeout``). The database is only read, never created or changed.
 
 from __future__ import annotations
 
-import math
 
 import click
 
 from ..doctor import DEFAULT_TIMEOUT_S, run_checks
 from ..setup import OTLP_PROTOCOLS
-from .common import db_option, echo_json, fail
+from .common import db_option, echo_json, fail, positive_number
 
 EXIT_CHECK_FAILED = 1
 NAME_WIDTH = 10
@@ -33,16 +32,6 @@ def _protocol(ctx, param, value):
     return normalized
 
 
-def _timeout(ctx, param, value):
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        fail(f"--timeout: not a number: {value!r}")
-    if not math.isfinite(seconds) or seconds <= 0:
-        fail(f"--timeout must be a number of seconds greater than 0, got {value!r}")
-    return seconds
-
-
 @click.command("doctor")
 @db_option()
 @click.option("--otlp-endpoint", default=None, metavar="URL",
@@ -51,8 +40,8 @@ def _timeout(ctx, param, value):
               help="http/protobuf or grpc (default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf).")
 @click.option("--encoding", default=None, metavar="NAME",
               help="tiktoken encoding to check (default: MEMOBS_TOKEN_ENCODING, else cl100k_base).")
-@click.option("--timeout", default=str(DEFAULT_TIMEOUT_S), metavar="SECONDS", callback=_timeout,
-              show_default=True, help="How long to wait for the OTLP endpoint's TCP connect.")
+@click.option("--timeout", default=str(DEFAULT_TIMEOUT_S), metavar="SECONDS",
+              callback=positive_number("--timeout", "a number of seconds"), show_default=True, help="How long to wait for the OTLP endpoint's TCP connect.")
 @click.option("--json", "as_json", is_flag=True, help="Machine output: the checks as JSON.")
 def command(db: str, otlp_endpoint: str | None, otlp_protocol: str | None, encoding: str | None,
             timeout: float, as_json: bool) -> None:

@@ -9,22 +9,8 @@ from ..store.signals import SIGNALS
 from .common import (
     console,
     db_option, days_option, echo_json, fail, fmt_rate, fmt_time, json_option, fmt_date,
-    open_store_or_fail, rows_as_json, run_query, user_option,
+    number_at_least, open_store_or_fail, rows_as_json, run_query, user_option,
 )
-
-
-def _number(name, cast, minimum):
-    def convert(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            number = cast(value)
-        except (TypeError, ValueError):
-            fail(f"{name}: not a number: {value!r}")
-        if number < minimum:
-            fail(f"{name} must be at least {minimum}, got {value!r}")
-        return number
-    return convert
 
 
 def _signals(ctx, param, values):
@@ -61,10 +47,10 @@ def render_review(candidates, title: str, limit: int = 0) -> None:
 @click.option("--signal", "signal", multiple=True, metavar="S", callback=_signals,
               help=f"Only candidates with this signal (repeatable): {', '.join(SIGNALS)}.")
 @click.option("--min-injections", default="3", show_default=True, metavar="N",
-              callback=_number("--min-injections", int, 0),
+              callback=number_at_least("--min-injections", int, 0),
               help="high_cost_low_cite: at least N injections in the window.")
 @click.option("--max-cite-rate", default="0.5", show_default=True, metavar="R",
-              callback=_number("--max-cite-rate", float, 0.0),
+              callback=number_at_least("--max-cite-rate", float, 0.0),
               help="high_cost_low_cite: citation rate below R.")
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Rows in the table (0 = all); --json prints all.")
