@@ -16,11 +16,12 @@ from memobs_otel import semconv as sc
 from memobs_otel.report import gather
 from memobs_otel.report.data import NS_PER_DAY, make_buckets
 from memobs_otel.store import entity_index, open_store
-from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.query import window
-from memobs_otel.store.records import EventRecord, SpanRecord
-from memobs_otel.store.schema import m001_initial, m002_readable_views, migrate
-from memobs_otel.store.writer import write_records
+from memobs_otel.store.records import EventRecord
+from memobs_otel.store.schema import m001_initial, m002_readable_views
+
+import store_scenarios
+from store_scenarios import search_span
 
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 NOW_NS = int(NOW.timestamp()) * 10**9
@@ -53,26 +54,14 @@ def make_records(seed=5, n_spans=400):
             events.append(EventRecord(sc.EVENT_WRITE, t0 + 11, {
                 sc.ENTITY_TYPE: ("note", "fact")[e % 2], sc.ENTITY_ID: str(e),
                 sc.WRITE_OP: "update", sc.ENTITY_TITLE: f"written {e}"}))
-        attributes = {sc.USER_ID: f"u{rng.randrange(3)}"}
+        user = f"u{rng.randrange(3)}"
         session = rng.choice([f"s{rng.randrange(15)}", f"s{rng.randrange(15)}", None])
-        if session:
-            attributes[sc.SESSION_ID] = session
-        records.append(SpanRecord(
-            trace_id=rng.getrandbits(128), span_id=rng.getrandbits(64), parent_span_id=None,
-            name="search_memory notes", kind="INTERNAL", start_ns=t0, end_ns=t0 + 12,
-            status="UNSET", attributes=attributes, events=tuple(events)))
+        records.append(search_span(rng, user, session, t0, t0 + 12, events))
     return records
 
 
-def write_file(path, records, migrations=None, batch=23):
-    if migrations is None:
-        conn = connect_for_write(path)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None)
-        migrate(conn, migrations=migrations)
-    for i in range(0, len(records), batch):
-        write_records(conn, records[i:i + batch])
-    return conn
+def write_file(path, records, migrations=None):
+    return store_scenarios.write_file(path, records, 23, migrations)
 
 
 def layout(path):

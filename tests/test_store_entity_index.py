@@ -18,8 +18,11 @@ from memobs_otel import semconv as sc
 from memobs_otel.store import catalog, entity_index, open_store
 from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.records import EventRecord, SpanRecord
-from memobs_otel.store.schema import m001_initial, m002_readable_views, migrate
+from memobs_otel.store.schema import m001_initial, m002_readable_views
 from memobs_otel.store.writer import write_records
+
+import store_scenarios
+from store_scenarios import search_span
 
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 NS = 10**9
@@ -80,25 +83,12 @@ def make_records(seed=3, n_spans=300):
                 sc.WRITE_OP: rng.choice(["create", "update", "delete"]),
                 sc.ENTITY_CONTENT_HASH: f"{e:032x}", sc.ENTITY_TITLE: f"written {e}"}))
         start = min(ev.time_ns for ev in events)
-        attributes = {sc.USER_ID: user}
-        if span_session:
-            attributes[sc.SESSION_ID] = span_session
-        records.append(SpanRecord(
-            trace_id=rng.getrandbits(128), span_id=rng.getrandbits(64), parent_span_id=None,
-            name="search_memory notes", kind="INTERNAL", start_ns=start, end_ns=start + 1,
-            status="UNSET", attributes=attributes, events=tuple(events)))
+        records.append(search_span(rng, user, span_session, start, start + 1, events))
     return records
 
 
-def write_file(path, records, migrations=None, batch=37):
-    if migrations is None:
-        conn = connect_for_write(path)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None)
-        migrate(conn, migrations=migrations)
-    for i in range(0, len(records), batch):
-        write_records(conn, records[i:i + batch])
-    return conn
+def write_file(path, records, migrations=None):
+    return store_scenarios.write_file(path, records, 37, migrations)
 
 
 def answers(path):
