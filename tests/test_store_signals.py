@@ -355,3 +355,70 @@ def test_latest_event_wins_per_field(tmp_path):
     got = review_by_id(agent.store())
     assert got["pb", "x"].title == "second"
     assert got["pb", "x"].last_modified_at == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------
+# signals.review and the duplicate helpers on hand-built facts
+# --------------------------------------------------------------------------
+
+def facts(entity_type, entity_id, **fields):
+    from memobs_otel.store.query import EntityFacts
+
+    values = dict(
+        title=None, content_head=None, content_hash=None, simhash=None, status=None,
+        parent_id=None, superseded_by=None, reported_time=False, created_ns=None,
+        updated_ns=None, first_seen_ns=0, injections=0, tokens=0, last_injected_ns=None,
+        citations=0,
+    )
+    values.update(fields)
+    return EntityFacts(entity_type, entity_id, **values)
+
+
+def test_review_sorts_ties_by_type_then_id_and_caps_scores():
+    from memobs_otel.store.signals import review
+
+    end = ns(NOW)
+    start = end - 30 * 86_400 * 10**9
+    hot = dict(injections=25, tokens=1000, last_injected_ns=end)  # score capped at 49
+    entities = [
+        facts("b", "10", **hot), facts("ab", "2", **hot), facts("a", "9", **hot),
+        facts("a", "10", **hot), facts("b", "1", **hot), facts("ab", "10", **hot),
+        facts("a", "x", injections=5, tokens=10, last_injected_ns=end),  # 30 + 5
+        facts("a", "y", injections=5, tokens=10, citations=9, last_injected_ns=end),  # rate 1.0
+        facts("a", "z", injections=5, tokens=10, status="ARCHIVED", last_injected_ns=end),
+    ]
+    got = review(entities, start, end, 3, 0.5)
+    assert [(c.entity_type, c.entity_id, c.score, c.wasted_tokens) for c in got] == [
+        ("a", "10", 49, 1000), ("a", "9", 49, 1000), ("ab", "10", 49, 1000),
+        ("ab", "2", 49, 1000), ("b", "1", 49, 1000), ("b", "10", 49, 1000),
+        ("a", "x", 35, 10),
+    ]
+    assert got[0].last_injected_at == NOW and got[0].last_modified_at == datetime(1970, 1, 1, tzinfo=UTC)
+    assert got[0].citation_rate == 0.0 and got[0].signals == ["high_cost_low_cite"]
+    assert review(entities, start, end, 3, 0.5, frozenset()) == []
+
+
+def test_twin_groups_keep_only_fingerprints_that_can_have_a_twin():
+    from memobs_otel.store.duplicates import twin_groups
+
+    base = 0x0123456789ABCDEF
+    values = [base, 0xFFFF, base ^ 0b101, 0xFFFF, 0x7EDCBA9876543210, base]
+    groups, neighbours = twin_groups(values)
+    assert dict(groups) == {base: [0, 5], 0xFFFF: [1, 3], base ^ 0b101: [2]}
+    assert neighbours == {base: [(base ^ 0b101, 2)], base ^ 0b101: [(base, 2)]}
+    assert twin_groups([base, 0x7EDCBA9876543210]) == ({}, {})
+
+
+def test_newer_twins_needs_newness_of_grouped_entities_only():
+    from memobs_otel.store.duplicates import newer_twins, pick_twins, twin_groups
+
+    base = 0x0F0F0F0F0F0F0F0F
+    values = [base, base ^ 0b1, base ^ 0b110, 0xAAAA, 0xAAAA, 0xAAAA, 1 << 63]
+    hashes = ["h0", None, "h2", "same", "same", "other", None]
+    newness = [0, 1, 2, 3, 5, 4, 6]
+    expected = {0: (1, 1, False), 1: (2, 3, False), 3: (4, 0, True), 5: (4, 0, False)}
+    assert newer_twins(values, hashes, newness) == expected
+    groups, neighbours = twin_groups(values)
+    assert 6 not in {i for members in groups.values() for i in members}
+    ranks = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, 5: 4}  # no rank for the lone entity 6
+    assert pick_twins(groups, neighbours, hashes, ranks) == expected

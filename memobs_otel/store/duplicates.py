@@ -6,12 +6,16 @@ they agree on at least one band (pigeonhole) and meet in that band's bucket.
 Only pairs sharing a bucket are compared — never all pairs — and the recall
 for distance ≤ 3 is exact, not probabilistic. Identical fingerprints are
 collapsed first so a thousand copies of one text cost one bucket entry.
+
+Most entities have no twin at all: :func:`twin_groups` finds the few
+fingerprints that can have one, so the caller ranks (by newness) only
+those entities, not all of them.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Sequence
+from typing import Mapping, Sequence
 
 MAX_DISTANCE = 3
 BANDS = 4
@@ -35,16 +39,33 @@ def near_neighbours(values: Sequence[int], max_distance: int = MAX_DISTANCE) -> 
     result: dict[int, dict[int, int]] = defaultdict(dict)
     for band in range(BANDS):
         shift = band * BAND_BITS
-        keys = [(value >> shift) & _BAND_MASK for value in distinct]
-        # most buckets hold one value: find the shared ones in C (Counter)
-        shared = {key for key, n in Counter(keys).items() if n > 1}
-        if not shared:
+        # Most buckets hold one value. ``first`` keeps each bucket's first
+        # value (setdefault, in C); the list gets only the later values of
+        # shared buckets.
+        first: dict[int, int] = {}
+        setdefault = first.setdefault
+        later = [
+            (key, value)
+            for value in distinct
+            if setdefault(key := (value >> shift) & _BAND_MASK, value) != value
+        ]
+        if not later:
             continue
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for key, value in zip(keys, distinct):
-            if key in shared:
-                buckets[key].append(value)
+        buckets: dict[int, list[int]] = {}
+        for key, value in later:
+            members = buckets.get(key)
+            if members is None:
+                buckets[key] = [first[key], value]
+            else:
+                members.append(value)
         for members in buckets.values():
+            if len(members) == 2:  # the common case
+                a, b = members
+                distance = (a ^ b).bit_count()
+                if distance <= max_distance:
+                    result[a][b] = distance
+                    result[b][a] = distance
+                continue
             for i, a in enumerate(members):
                 for b in members[i + 1 :]:
                     distance = (a ^ b).bit_count()
@@ -52,6 +73,53 @@ def near_neighbours(values: Sequence[int], max_distance: int = MAX_DISTANCE) -> 
                         result[a][b] = distance
                         result[b][a] = distance
     return {value: list(others.items()) for value, others in result.items()}
+
+
+def twin_groups(simhashes: Sequence[int]) -> tuple[dict[int, list[int]], dict[int, list[tuple[int, int]]]]:
+    """The fingerprints that can have a twin, and their neighbours.
+
+    Returns ``(groups, neighbours)``: ``groups`` maps each fingerprint held
+    by several entities or with a neighbour within ``MAX_DISTANCE`` to its
+    entities' indices (ascending), in order of first index; ``neighbours``
+    is :func:`near_neighbours` of all the fingerprints. Every other entity
+    has no twin.
+    """
+    counts = Counter(simhashes)
+    neighbours = near_neighbours(counts)
+    involved = {value for value, n in counts.items() if n > 1}
+    involved.update(neighbours)
+    groups: dict[int, list[int]] = {}
+    if involved:
+        groups = defaultdict(list)
+        for index, value in enumerate(simhashes):
+            if value in involved:
+                groups[value].append(index)
+    return groups, neighbours
+
+
+def pick_twins(
+    groups: Mapping[int, list[int]],
+    neighbours: Mapping[int, list[tuple[int, int]]],
+    content_hashes: Sequence[str | None],
+    newness: Sequence[int] | Mapping[int, int],
+) -> dict[int, tuple[int, int, bool]]:
+    """:func:`newer_twins` from :func:`twin_groups`; ``newness`` needs to rank
+    only the indices in ``groups``."""
+    rank = newness.__getitem__
+    newest = {value: max(members, key=rank) for value, members in groups.items()}
+    found: dict[int, tuple[int, int, bool]] = {}
+    for value, members in groups.items():
+        options = [(0, newest[value])] + [
+            (distance, newest[other]) for other, distance in neighbours.get(value, ())
+        ]
+        options.sort(key=lambda option: (option[0], -rank(option[1])))
+        for index in members:
+            for distance, twin in options:
+                if rank(twin) > rank(index):
+                    same = content_hashes[index] is not None and content_hashes[index] == content_hashes[twin]
+                    found[index] = (twin, distance, same)
+                    break
+    return found
 
 
 def newer_twins(
@@ -65,26 +133,5 @@ def newer_twins(
     ``{index: (twin_index, distance, same_content_hash)}`` where the twin is
     the nearest newer one (smallest distance, then newest).
     """
-    groups: dict[int, list[int]] = defaultdict(list)
-    for index, value in enumerate(simhashes):
-        groups[value].append(index)
-    neighbours = near_neighbours(list(groups))
-    newest = {
-        value: members[0] if len(members) == 1 else max(members, key=newness.__getitem__)
-        for value, members in groups.items()
-    }
-    found: dict[int, tuple[int, int, bool]] = {}
-    for value, members in groups.items():
-        if len(members) == 1 and value not in neighbours:
-            continue  # alone: no twin at all (the common case)
-        options = [(0, newest[value])] + [
-            (distance, newest[other]) for other, distance in neighbours.get(value, ())
-        ]
-        options.sort(key=lambda option: (option[0], -newness[option[1]]))
-        for index in members:
-            for distance, twin in options:
-                if newness[twin] > newness[index]:
-                    same = content_hashes[index] is not None and content_hashes[index] == content_hashes[twin]
-                    found[index] = (twin, distance, same)
-                    break
-    return found
+    groups, neighbours = twin_groups(simhashes)
+    return pick_twins(groups, neighbours, content_hashes, newness)

@@ -19,13 +19,14 @@ anyone's twin.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta as _timedelta
 from operator import attrgetter
 from typing import Iterable
 
-from .duplicates import MAX_DISTANCE, newer_twins
+from .duplicates import MAX_DISTANCE, pick_twins, twin_groups
 from .query import NS_PER_DAY, EntityFacts
 from .results import ReviewCandidate
-from .timeparse import ns_to_datetime
+from .timeparse import _EPOCH, ns_to_datetime
 
 SUPERSEDEABLE = "supersedeable"
 STALE = "stale"
@@ -33,8 +34,9 @@ HIGH_COST_LOW_CITE = "high_cost_low_cite"
 DUPLICATE = "duplicate"
 SIGNALS = (SUPERSEDEABLE, STALE, HIGH_COST_LOW_CITE, DUPLICATE)
 INACTIVE_STATUSES = frozenset({"archived", "deleted"})
-_KEY = attrgetter("entity_type", "entity_id")
-_RANK = attrgetter("score", "wasted_tokens")
+_ID = attrgetter("entity_id")
+_WASTED = attrgetter("wasted_tokens")
+_SCORE = attrgetter("score")
 
 
 def validate_signal_filter(signal_filter) -> frozenset[str] | None:
@@ -67,66 +69,105 @@ def review(
     max_cite_rate: float,
     signal_filter: frozenset[str] | None = None,
 ) -> list[ReviewCandidate]:
-    active = [f for f in facts if (f.status or "").lower() not in INACTIVE_STATUSES]
-    modified = [last_modified_ns(f) for f in active]
-    children = _children(active, modified)
-    twins = _duplicates(active, modified)
-
-    candidates = []
-    append = candidates.append
-    times: dict[int | None, object] = {None: None}  # ns -> datetime, shared values repeat
-
-    def when(ns):
-        value = times.get(ns, times)
-        if value is times:
-            value = times[ns] = ns_to_datetime(ns)
-        return value
-
-    for index, fact in enumerate(active):
-        injections, citations = fact.injections, fact.citations
-        rate = min(1.0, citations / injections) if injections else 0.0
-        fired: dict[str, int] = {}
-        superseded_by = fact.superseded_by
-        if not superseded_by:
-            superseded_by = children.get((fact.entity_type, fact.entity_id))
-        if superseded_by:
-            fired[SUPERSEDEABLE] = 100
-        lm = modified[index]
-        if injections == 0 and lm is not None and lm < start:
-            age_days = (end - lm) // NS_PER_DAY
-            fired[STALE] = min(99, 50 + age_days // 7)
-        if injections >= min_injections and rate < max_cite_rate:
-            fired[HIGH_COST_LOW_CITE] = min(49, 30 + min(19, injections))
-        duplicate_of = None
-        twin_entry = twins.get(index)
-        if twin_entry is not None:
-            twin, distance, same_content = twin_entry
-            duplicate_of = active[twin].entity_id
-            fired[DUPLICATE] = 29 if same_content else 20 + 3 * (MAX_DISTANCE - distance)
-        if not fired:
-            continue
-        if signal_filter is not None and not signal_filter.intersection(fired):
-            continue
-        append(
-            ReviewCandidate(
-                fact.entity_type,
-                fact.entity_id,
-                fact.title or fact.content_head or fact.entity_id,
-                [name for name in SIGNALS if name in fired] if len(fired) > 1 else list(fired),
-                max(fired.values()),
-                injections,
-                citations,
-                rate,
-                int(round(fact.tokens * (1 - rate))),
-                when(fact.last_injected_ns),
-                when(lm),
-                superseded_by or None,
-                duplicate_of,
-            )
+    active = [f for f in facts if f.status is None or f.status.lower() not in INACTIVE_STATUSES]
+    # last_modified_ns, inlined: one call per entity is a measurable share
+    modified = [
+        (
+            (c if u is None else (u if c is None or u >= c else c))
+            if f.reported_time
+            else f.first_seen_ns
         )
-    # score desc, wasted_tokens desc, then key: two stable C-level sorts
-    candidates.sort(key=_KEY)
-    candidates.sort(key=_RANK, reverse=True)
+        for f in active
+        for u, c in ((f.updated_ns, f.created_ns),)
+    ]
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for index, fact in enumerate(active):
+        by_type[fact.entity_type].append(index)
+    children = _children(active, modified)
+    twins = _duplicates(active, modified, by_type)
+    if signal_filter is not None and not signal_filter:
+        return []
+
+    lm_times: dict[int | None, object] = {None: None}  # ns -> datetime: last modified values repeat
+    per_type = []
+    for entity_type in sorted(by_type):
+        candidates: list[ReviewCandidate] = []
+        append = candidates.append
+        for index in by_type[entity_type]:
+            fact = active[index]
+            injections = fact.injections
+            citations = fact.citations
+            if injections:
+                rate = citations / injections
+                if rate > 1.0:
+                    rate = 1.0
+            else:
+                rate = 0.0
+            # the signals in SIGNALS order; score = the highest (every score is > 0)
+            names = []
+            score = 0
+            superseded_by = fact.superseded_by
+            if not superseded_by and children:
+                superseded_by = children.get((entity_type, fact.entity_id))
+            if superseded_by:
+                names.append(SUPERSEDEABLE)
+                score = 100
+            lm = modified[index]
+            if injections == 0 and lm is not None and lm < start:
+                names.append(STALE)
+                stale = 50 + ((end - lm) // NS_PER_DAY) // 7
+                if stale > 99:
+                    stale = 99
+                if stale > score:
+                    score = stale
+            if injections >= min_injections and rate < max_cite_rate:
+                names.append(HIGH_COST_LOW_CITE)
+                cost = 30 + injections if injections < 19 else 49
+                if cost > score:
+                    score = cost
+            duplicate_of = None
+            twin_entry = twins.get(index) if twins else None
+            if twin_entry is not None:
+                twin, distance, same_content = twin_entry
+                duplicate_of = active[twin].entity_id
+                names.append(DUPLICATE)
+                dup = 29 if same_content else 20 + 3 * (MAX_DISTANCE - distance)
+                if dup > score:
+                    score = dup
+            if not names:
+                continue
+            if signal_filter is not None and signal_filter.isdisjoint(names):
+                continue
+            last_injected = fact.last_injected_ns
+            modified_at = lm_times.get(lm, lm_times)
+            if modified_at is lm_times:
+                modified_at = lm_times[lm] = ns_to_datetime(lm)
+            append(
+                ReviewCandidate(
+                    entity_type,
+                    fact.entity_id,
+                    fact.title or fact.content_head or fact.entity_id,
+                    names,
+                    score,
+                    injections,
+                    citations,
+                    rate,
+                    int(round(fact.tokens * (1 - rate))),
+                    # ns_to_datetime, inlined (positional timedelta: cheaper)
+                    None if last_injected is None else _EPOCH + _timedelta(0, 0, int(last_injected) // 1_000),
+                    modified_at,
+                    superseded_by or None,
+                    duplicate_of,
+                )
+            )
+        # by key within the type (ids are strings: a fast homogeneous sort)
+        candidates.sort(key=_ID)
+        per_type.append(candidates)
+    candidates = per_type[0] if len(per_type) == 1 else [c for part in per_type for c in part]
+    # then score desc, wasted_tokens desc: stable sorts on one int key each
+    # are cheaper than one sort on (score, wasted_tokens) tuples
+    candidates.sort(key=_WASTED, reverse=True)
+    candidates.sort(key=_SCORE, reverse=True)
     return candidates
 
 
@@ -143,31 +184,28 @@ def _children(active: list[EntityFacts], modified: list[int | None]) -> dict[tup
     return {key: rank[1] for key, rank in best.items()}
 
 
-def _duplicates(active: list[EntityFacts], modified: list[int | None]) -> dict[int, tuple[int, int, bool]]:
+def _duplicates(
+    active: list[EntityFacts], modified: list[int | None], by_type: dict[str, list[int]]
+) -> dict[int, tuple[int, int, bool]]:
     """index in ``active`` -> (twin index, distance, same content) per entity type."""
-    by_type: dict[str, list[int]] = defaultdict(list)
-    for index, fact in enumerate(active):
-        if fact.simhash is not None:
-            by_type[fact.entity_type].append(index)
     found: dict[int, tuple[int, int, bool]] = {}
-    for indices in by_type.values():
+    for all_indices in by_type.values():
+        indices = [i for i in all_indices if active[i].simhash is not None]
         if len(indices) < 2:
             continue
-        # newer = later last modified; ties: more citations, then smaller id
-        ids = [active[i].entity_id for i in indices]
-        when = [modified[i] or active[i].first_seen_ns or 0 for i in indices]
-        cites = [active[i].citations for i in indices]
-        local = sorted(range(len(indices)), key=ids.__getitem__, reverse=True)
-        local.sort(key=cites.__getitem__)  # stable sorts: by (when, cites) in the end
-        local.sort(key=when.__getitem__)
-        ordered = [indices[j] for j in local]
-        newness = {index: rank for rank, index in enumerate(ordered)}
-        local_rank = [newness[i] for i in indices]
-        twins = newer_twins(
-            [active[i].simhash for i in indices],
-            [active[i].content_hash for i in indices],
-            local_rank,
-        )
-        for local, (twin_local, distance, same) in twins.items():
-            found[indices[local]] = (indices[twin_local], distance, same)
+        groups, neighbours = twin_groups([active[i].simhash for i in indices])
+        if not groups:
+            continue  # no fingerprint has a twin: nothing to rank (the common case)
+        # Rank by newness only the entities that can have a twin (their
+        # relative order is the same as among all): newer = later last
+        # modified; ties: more citations, then smaller id.
+        involved = sorted(j for members in groups.values() for j in members)
+        ids = {j: active[indices[j]].entity_id for j in involved}
+        local = sorted(involved, key=ids.__getitem__, reverse=True)
+        local.sort(key=lambda j: active[indices[j]].citations)  # stable sorts: by (when, cites) in the end
+        local.sort(key=lambda j: modified[indices[j]] or active[indices[j]].first_seen_ns or 0)
+        newness = {j: rank for rank, j in enumerate(local)}
+        twins = pick_twins(groups, neighbours, [active[i].content_hash for i in indices], newness)
+        for j, (twin_local, distance, same) in twins.items():
+            found[indices[j]] = (indices[twin_local], distance, same)
     return found
