@@ -422,3 +422,16 @@ def test_newer_twins_needs_newness_of_grouped_entities_only():
     assert 6 not in {i for members in groups.values() for i in members}
     ranks = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, 5: 4}  # no rank for the lone entity 6
     assert pick_twins(groups, neighbours, hashes, ranks) == expected
+
+
+def test_near_neighbours_packed_and_python_band_cuts_agree():
+    from memobs_otel.store.duplicates import near_neighbours
+
+    base = 0xFEDCBA9876543210
+    got = near_neighbours([base, base ^ (1 << 63) ^ 1, base ^ 0xF, base])
+    assert {k: sorted(v) for k, v in got.items()} == {
+        base: [(base ^ (1 << 63) ^ 1, 2)],
+        base ^ (1 << 63) ^ 1: [(base, 2)],
+    }
+    # not an unsigned 64-bit value: cut in Python, same answer
+    assert near_neighbours([(1 << 64) | 1, 1]) == {(1 << 64) | 1: [(1, 1)], 1: [((1 << 64) | 1, 1)]}

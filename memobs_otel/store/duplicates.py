@@ -14,6 +14,7 @@ those entities, not all of them.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from typing import Mapping, Sequence
 
@@ -27,6 +28,21 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def _band_keys(distinct: list[int]) -> list[list[int]]:
+    """The 16-bit band values of each fingerprint, one list per band.
+
+    Cut in C: the fingerprints packed as unsigned 64-bit words, viewed as
+    16-bit halves (which half is which band depends on the byte order; any
+    split into 4 bands of 16 bits is exact). Values that do not fit 64
+    unsigned bits are cut in Python.
+    """
+    try:
+        halves = memoryview(array("Q", distinct)).cast("B").cast("H")
+    except (OverflowError, TypeError):
+        return [[(value >> (band * BAND_BITS)) & _BAND_MASK for value in distinct] for band in range(BANDS)]
+    return [halves[band::BANDS].tolist() for band in range(BANDS)]
+
+
 def near_neighbours(values: Sequence[int], max_distance: int = MAX_DISTANCE) -> dict[int, list[tuple[int, int]]]:
     """For each distinct value, the other distinct values within ``max_distance``.
 
@@ -37,18 +53,14 @@ def near_neighbours(values: Sequence[int], max_distance: int = MAX_DISTANCE) -> 
         raise ValueError(f"banding with {BANDS} bands finds distances up to {BANDS - 1} only")
     distinct = list(set(values))
     result: dict[int, dict[int, int]] = defaultdict(dict)
-    for band in range(BANDS):
-        shift = band * BAND_BITS
+    bands = _band_keys(distinct)
+    for keys in bands:
         # Most buckets hold one value. ``first`` keeps each bucket's first
         # value (setdefault, in C); the list gets only the later values of
         # shared buckets.
         first: dict[int, int] = {}
         setdefault = first.setdefault
-        later = [
-            (key, value)
-            for value in distinct
-            if setdefault(key := (value >> shift) & _BAND_MASK, value) != value
-        ]
+        later = [(key, value) for key, value in zip(keys, distinct) if setdefault(key, value) != value]
         if not later:
             continue
         buckets: dict[int, list[int]] = {}
