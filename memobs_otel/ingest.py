@@ -121,13 +121,13 @@ def ingest_files(
     """Read every file and write its spans into the store behind ``conn``.
 
     ``write(conn, records) -> int`` stores one batch in one transaction and
-    returns how many spans were new (default: the store's ``write_records``).
+    returns how many spans were new (default: one store ``Writer`` for the run).
     ``on_progress(path, bytes_read)`` is called as each file is read.
     A file that cannot be read at all is reported in its ``FileReport.error``;
     a database error propagates after the batches before it were committed.
     """
     if write is None:
-        from memobs_otel.store.writer import write_records as write
+        write = _writer_for(conn)
     report = IngestReport()
     for path in paths:
         file_report = FileReport(path=str(path))
@@ -435,3 +435,11 @@ def _zstd_decompress(decompressor: Any, payload: bytes) -> bytes:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _writer_for(conn):
+    """``write(conn, records)`` through one ``Writer`` for the whole run."""
+    from memobs_otel.store.writer import Writer
+
+    writer = Writer(conn)
+    return lambda _conn, records: writer.write(records)

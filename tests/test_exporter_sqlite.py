@@ -156,7 +156,7 @@ def test_m001_file_is_upgraded_in_place_and_keeps_rows(tmp_path):
     # reading an older file works and does not upgrade it
     before = path.read_bytes()
     assert len(memobs.open_store(path).injection_stats(now=None, days_back=10_000)) == 2
-    assert memobs.open_store(path).schema_version == (1, 3)
+    assert memobs.open_store(path).schema_version == (1, 4)
     assert path.read_bytes() == before
     # the exporter upgrades it and keeps every row
     exporter = SQLiteSpanExporter(path)
@@ -164,7 +164,8 @@ def test_m001_file_is_upgraded_in_place_and_keeps_rows(tmp_path):
     exporter.shutdown()
     conn = sqlite3.connect(path)
     assert applied_migrations(conn) == [
-        "m001_initial", "m002_readable_views", "m003_deferred_injection_index"]
+        "m001_initial", "m002_readable_views", "m003_deferred_injection_index",
+        "m004_entities_generation"]
     assert conn.execute("SELECT COUNT(*) FROM v_injections").fetchone() == (6,)
     # the rows written before the upgrade are in the merged per-entity copy
     assert conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone() == (4,)

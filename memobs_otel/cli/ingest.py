@@ -22,7 +22,7 @@ import click
 from ..ingest import FileReport, IngestReport, ingest_files
 from ..store.connection import StoreError, connect_for_write
 from ..store.records import SpanRecord
-from ..store.writer import write_records
+from ..store.writer import Writer
 from .common import db_option, echo_json, fail
 
 PROGRESS_MIN_BYTES = 4 << 20  # a bar only for work that takes a moment
@@ -36,14 +36,16 @@ class _LazyStore:
     def __init__(self, path: str):
         self.path = path
         self.conn: sqlite3.Connection | None = None
+        self.writer: Writer | None = None
 
     def open(self) -> None:
         self.conn = connect_for_write(self.path)
+        self.writer = Writer(self.conn)  # one writer: its entity cache stays warm
 
     def write(self, _conn: Any, records: list[SpanRecord]) -> int:
         if self.conn is None:
             self.open()
-        return write_records(self.conn, records)
+        return self.writer.write(records)
 
     def close(self) -> None:
         if self.conn is not None:

@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from ..store.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect_for_write
 from ..store.records import from_readable_span
 from ..store.retention import apply_retention, retention_from_env
-from ..store.writer import write_records
+from ..store.writer import Writer
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._stopped = False
         self._logged: set[str] = set()
+        self._writer: Writer | None = None
 
     # -- SpanExporter -----------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -92,7 +93,9 @@ class SQLiteSpanExporter(SpanExporter):
                     return SpanExportResult.FAILURE
                 records = [from_readable_span(span) for span in spans]
                 conn = self._connection()
-                write_records(conn, records, retries=self._retries)
+                if self._writer is None or self._writer.conn is not conn:
+                    self._writer = Writer(conn, self._retries)  # keeps the entity cache warm
+                self._writer.write(records)
                 self._maybe_retention(conn)
             return SpanExportResult.SUCCESS
         except Exception as exc:  # never reach the host application

@@ -7,6 +7,12 @@ event that carried that field; an event without the field leaves it alone.
 Each group remembers the event time that set it (``*_t`` columns), so batches
 arriving out of order — several processes, re-ingested files — still end
 with the latest value.
+
+Writers apply events incrementally (``store/entity_cache.py``): an event
+whose fields equal the stored ones writes nothing, so a group's ``*_t`` is
+the time its current value was first seen, and an out-of-order event with
+a different value wins when it is not older than that. After rows are
+deleted, :func:`rebuild` recomputes rows exactly from what is left.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from .. import semconv as sc
-from .schema import ENTITY_INDEX_TABLE
+from . import state
+from .schema import ENTITIES_GENERATION_KEY, ENTITY_INDEX_TABLE
 from .timeparse import parse_timestamp_ns
 
 CONTENT_HEAD_CHARS = 80
@@ -196,80 +203,6 @@ class CatalogBatch:
         return pks
 
 
-# -- set-wise merge of a write batch (see writer.py) ------------------------
-# One staged row per injection or write event, in (time, arrival) order so
-# that "the latest event carrying a field wins, ties to the later one" is
-# "the largest seq carrying it". ``pk`` is the injection's pk (None: a write).
-STAGE_COLUMNS = (
-    "pk", "span_pk", "trace_id", "time_ns", "entity_type", "entity_id", "rank", "score",
-    "tokens", "content_hash", "simhash", "user_id", "session_id", "request_id",
-    "created_at", "updated_at", "status", "version", "parent_id", "superseded_by",
-    "title", "content", "extra", "created_ns", "updated_ns",
-)
-_STAGE_SQL = (
-    "CREATE TEMP TABLE IF NOT EXISTS _stage (seq INTEGER PRIMARY KEY, "
-    + ", ".join(STAGE_COLUMNS) + ")"
-)
-_INSERT_STAGE_SQL = (
-    f"INSERT INTO temp._stage ({', '.join(STAGE_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in STAGE_COLUMNS)})"
-)
-# group -> (alias, condition that the event carried it, its column values)
-_STAGED_GROUPS = {
-    "content": ("c", "content_hash IS NOT NULL", ("c.content_hash", "c.simhash")),
-    "content_head": ("h", "content IS NOT NULL", (f"substr(h.content, 1, {CONTENT_HEAD_CHARS})",)),
-    "title": ("ti", "title IS NOT NULL", ("ti.title",)),
-    "created": ("cr", "created_at IS NOT NULL", ("cr.created_at", "cr.created_ns")),
-    "updated": ("up", "updated_at IS NOT NULL", ("up.updated_at", "up.updated_ns")),
-    "status": ("st", "status IS NOT NULL",
-               ("CASE WHEN st.status IS NULL THEN NULL ELSE memobs_lower(st.status) END",)),
-    "version": ("ve", "version IS NOT NULL", ("ve.version",)),
-    "parent": ("pa", "parent_id IS NOT NULL", ("pa.parent_id",)),
-    "superseded": ("su", "superseded_by IS NOT NULL", ("su.superseded_by",)),
-}
-
-
-def _build_merge_sql() -> str:
-    winners = ", ".join(
-        f"MAX(CASE WHEN {cond} THEN seq END) AS w_{alias}"
-        for alias, cond, _ in _STAGED_GROUPS.values()
-    )
-    select = ["w.entity_type", "w.entity_id", "w.first_ns", "w.last_ns"]
-    joins = []
-    for group, (alias, _, values) in _STAGED_GROUPS.items():
-        select.append(f"{alias}.time_ns")
-        select.extend(values)
-        joins.append(f"LEFT JOIN temp._stage {alias} ON {alias}.seq = w.w_{alias}")
-    return (
-        f"INSERT INTO entities ({', '.join(_COLUMNS)}) SELECT {', '.join(select)} FROM"
-        f" (SELECT entity_type, entity_id, MIN(time_ns) AS first_ns, MAX(time_ns) AS last_ns,"
-        f" {winners} FROM temp._stage GROUP BY entity_type, entity_id) AS w " + " ".join(joins)
-        + f" WHERE true {_ON_CONFLICT}"
-    )
-
-
-def _lower(value):
-    return value.lower() if isinstance(value, str) else value
-
-
-def stage(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    """Load one batch's injection/write events (``STAGE_COLUMNS`` tuples)."""
-    conn.execute(_STAGE_SQL)
-    conn.executemany(_INSERT_STAGE_SQL, rows)
-
-
-def merge_staged(conn: sqlite3.Connection) -> None:
-    """Merge the staged events into the catalog, set-wise: per entity and
-    field group the latest carrying event wins, then the usual upsert keeps
-    whichever of stored and new is later."""
-    conn.create_function("memobs_lower", 1, _lower, deterministic=True)
-    conn.execute(_MERGE_STAGED_SQL)
-
-
-def clear_stage(conn: sqlite3.Connection) -> None:
-    conn.execute("DELETE FROM temp._stage")
-
-
 _NULLS = {group: (None,) * (1 + len(cols)) for group, (_, cols) in GROUPS.items()}
 _COLUMNS = ["entity_type", "entity_id", "first_seen_ns", "last_seen_ns"] + [
     col for time_col, cols in GROUPS.values() for col in (time_col, *cols)
@@ -305,8 +238,6 @@ _UPSERT_SQL = (
     f"INSERT INTO entities ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)}"
     f" FROM temp._catalog_batch WHERE true {_ON_CONFLICT}"
 )
-_MERGE_STAGED_SQL = _build_merge_sql()
-
 # injections keep their attributes as columns; rebuild() maps them back
 _INJECTION_COLUMNS = {
     "content_hash": sc.ENTITY_CONTENT_HASH,
@@ -385,7 +316,7 @@ def rebuild(conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
         for time_ns, key, fields in observed:
             batch.observe(key, time_ns, fields)
         batch.upsert(conn)
-        conn.execute(
+        dropped = conn.execute(
             f"""
             DELETE FROM entities WHERE pk IN ({marks})
               AND NOT EXISTS ({injected})
@@ -393,4 +324,7 @@ def rebuild(conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
               AND NOT EXISTS (SELECT 1 FROM citations WHERE entity_pk = entities.pk)
             """,
             chunk,
-        )
+        ).rowcount
+        if dropped and state.has_state(conn):
+            # writers cache entity pks: tell them a pk may be gone (or reused)
+            state.bump(conn, ENTITIES_GENERATION_KEY)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from . import state
 from .schema import ENTITY_INDEX_TABLE, MERGED_PK_KEY, MERGED_ROWS_KEY, STATE_TABLE
 
 MERGE_MIN_ROWS = 65_536
@@ -29,21 +30,12 @@ MERGE_MIN_ROWS = 65_536
 MERGE_FRACTION = 8
 
 
-def present(conn: sqlite3.Connection) -> bool:
-    """True when the file has the m003 layout (merged copy + merge mark)."""
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE_TABLE,)
-    ).fetchone() is not None
-
-
-def _state(conn: sqlite3.Connection, key: str) -> int:
-    row = conn.execute(f"SELECT value FROM {STATE_TABLE} WHERE key = ?", (key,)).fetchone()
-    return int(row[0]) if row is not None else 0
+present = state.has_state  # the m003 layout: merged copy + merge mark
 
 
 def merged_pk(conn: sqlite3.Connection) -> int:
     """Rows of ``injections`` with ``pk`` up to this are in the merged copy."""
-    return _state(conn, MERGED_PK_KEY)
+    return state.read(conn, MERGED_PK_KEY)
 
 
 def merge_threshold(merged_rows: int) -> int:
@@ -68,7 +60,7 @@ def maybe_merge(conn: sqlite3.Connection, mark: int, force: bool = False) -> int
     last = conn.execute("SELECT COALESCE(MAX(pk), 0) FROM injections").fetchone()[0]
     if last <= mark:
         return 0
-    merged_rows = _state(conn, MERGED_ROWS_KEY)
+    merged_rows = state.read(conn, MERGED_ROWS_KEY)
     if not force and last - mark < merge_threshold(merged_rows):
         return 0
     added = conn.execute(
@@ -78,10 +70,16 @@ def maybe_merge(conn: sqlite3.Connection, mark: int, force: bool = False) -> int
         " FROM injections WHERE pk > ? ORDER BY 1, 2, 3, 4",
         (mark,),
     ).rowcount
+    # the catalog's last_seen_ns is refreshed here, in bulk (see entity_cache.py)
     conn.execute(
-        f"INSERT OR REPLACE INTO {STATE_TABLE} (key, value) VALUES (?, ?), (?, ?)",
-        (MERGED_PK_KEY, last, MERGED_ROWS_KEY, merged_rows + added),
+        "UPDATE entities SET last_seen_ns = t.last_ns FROM"
+        " (SELECT entity_pk, MAX(time_ns) AS last_ns FROM injections WHERE pk > ?"
+        "  GROUP BY entity_pk) AS t"
+        " WHERE entities.pk = t.entity_pk"
+        " AND (entities.last_seen_ns IS NULL OR t.last_ns > entities.last_seen_ns)",
+        (mark,),
     )
+    state.write(conn, **{MERGED_PK_KEY: last, MERGED_ROWS_KEY: merged_rows + added})
     return added
 
 

@@ -294,10 +294,26 @@ def m003_deferred_injection_index(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS injections_user")
 
 
+# m004: writers cache the catalog; deleting catalog rows must tell them.
+ENTITIES_GENERATION_KEY = "entities_generation"
+
+
+def m004_entities_generation(db: sqlite3.Connection) -> None:
+    # A writer keeps (entity_type, entity_id) -> pk and the catalog row of
+    # the entities it has seen, so that an injection that changes nothing
+    # costs no catalog write (see ``store/entity_cache.py``). Catalog rows
+    # are deleted only by the rebuild after a purge or retention, which adds
+    # one to ``entities_generation``: a writer seeing it move forgets all.
+    db.execute(
+        f"INSERT OR IGNORE INTO {STATE_TABLE} (key, value) VALUES (?, 0)", (ENTITIES_GENERATION_KEY,)
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m001_initial,
     m002_readable_views,
     m003_deferred_injection_index,
+    m004_entities_generation,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
