@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_store.py --quick    # 100k, for a smoke run
 
 Prints one table:
-- exporter ingest: injection events/s through ``write_records`` (spans,
+- exporter ingest: injection events/s through ``Writer.write`` (spans,
   events JSON, derived rows, catalog) vs a raw ``executemany`` of the same
   number of bare injection rows into an indexed table; and through
   ``SQLiteSpanExporter.export()`` with SDK ``ReadableSpan``s (conversion
@@ -33,7 +33,7 @@ from memobs_otel.store import open_store
 from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.duplicates import hamming, newer_twins
 from memobs_otel.store.records import EventRecord, SpanRecord
-from memobs_otel.store.writer import write_records
+from memobs_otel.store.writer import Writer
 
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 NS = 1_000_000_000
@@ -42,7 +42,8 @@ TYPES = ("user_playbook", "agent_playbook")
 
 
 def make_spans(n_events: int, n_entities: int, seed: int = 7, per_span: int = 10):
-    """Retrieval spans with ``per_span`` injections each over 60 days, ~1 citation per span."""
+    """Retrieval spans with ``per_span`` injections each over 60 days, one citation
+    per span, in time order."""
     rng = random.Random(seed)
     now_ns = int(NOW.timestamp()) * NS
     simhashes = [rng.getrandbits(64) for _ in range(n_entities)]
@@ -69,6 +70,9 @@ def make_spans(n_events: int, n_entities: int, seed: int = 7, per_span: int = 10
             name="search_memory playbooks", kind="INTERNAL", start_ns=t0, end_ns=t0 + per_span + 1,
             status="UNSET", attributes={sc.USER_ID: user, sc.SESSION_ID: session},
             events=tuple(events)))
+    # as an exporter receives them: in time order (random times would make
+    # every time-ordered index a random-order one)
+    spans.sort(key=lambda span: span.start_ns)
     return spans
 
 
@@ -83,10 +87,12 @@ def timed(fn, repeat: int = 1):
 
 
 def build(path: str, spans, batch: int = 512) -> float:
+    """Seconds to store ``spans`` through one ``Writer`` (what the exporter keeps)."""
     conn = connect_for_write(path)
+    writer = Writer(conn)
     start = time.perf_counter()
     for i in range(0, len(spans), batch):
-        write_records(conn, spans[i : i + batch])
+        writer.write(spans[i : i + batch])
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
@@ -194,7 +200,7 @@ def main() -> None:
             spans = make_spans(n, 50_000)
             path = os.path.join(tmp, f"bench-{n}.db")
             ingest = build(path, spans)
-            rows.append((f"ingest {n:,} injection events (write_records)", f"{n / ingest:,.0f} events/s"))
+            rows.append((f"ingest {n:,} injection events (Writer.write)", f"{n / ingest:,.0f} events/s"))
             exported = build_via_exporter(os.path.join(tmp, f"export-{n}.db"), spans)
             rows.append((f"ingest {n:,} injection events (SQLiteSpanExporter.export)", f"{n / exported:,.0f} events/s"))
             if n == sizes[0]:

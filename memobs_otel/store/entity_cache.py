@@ -43,7 +43,12 @@ _GROUPS = tuple(
     for group, (time_col, cols) in catalog.GROUPS.items()
 )
 _CORE = (_AT["content_hash"], _AT["simhash"], _AT["created_at"])
-_UPDATE_SQL = f"UPDATE entities SET {', '.join(f'{c} = ?' for c in COLUMNS)} WHERE pk = ?"
+# last_seen_ns never goes back: the index merge may have moved it past the cache
+_UPDATE_SQL = "UPDATE entities SET " + ", ".join(
+    "last_seen_ns = NULLIF(MAX(COALESCE(last_seen_ns, 0), COALESCE(?, 0)), 0)"
+    if c == "last_seen_ns" else f"{c} = ?"
+    for c in COLUMNS
+) + " WHERE pk = ?"
 
 
 def core_of(row: list) -> tuple:

@@ -417,8 +417,8 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         writes,
     )
-    if deferred and entity_index.maybe_merge(conn, mark):
-        entities.rows, entities.core = {}, {}  # last_seen_ns moved under the cache
+    if deferred:
+        entity_index.maybe_merge(conn, mark)
     return len(stored)
 
 
