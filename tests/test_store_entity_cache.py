@@ -87,3 +87,34 @@ def test_a_rolled_back_batch_leaves_no_cached_entity(tmp_path):
     assert catalog(path) == [("new", None, None, 20)]
     with sqlite3.connect(path) as check:
         assert check.execute("SELECT COUNT(*) FROM v_injections").fetchone() == (1,)
+
+
+def test_every_shape_of_injection_event_gives_the_same_columns(tmp_path):
+    path = tmp_path / "m.db"
+    conn = connect_for_write(path)
+    base = {sc.ENTITY_TYPE: "note", sc.ENTITY_RANK: 0, sc.ENTITY_TOKENS: 7,
+            sc.ENTITY_CONTENT_HASH: "a" * 32, sc.ENTITY_SIMHASH: "ffffffffffffffff"}
+    shapes = [
+        {**base, sc.ENTITY_ID: "full", sc.ENTITY_SCORE: 0.5, sc.ENTITY_CREATED_AT: "2025-01-01",
+         sc.USER_ID: "ev-user", sc.SESSION_ID: "s", sc.MEMOBS_REQUEST_ID: "r"},
+        {**base, sc.ENTITY_ID: "bare"},  # no score, no created_at, ids from the span
+        {**base, sc.ENTITY_ID: "odd", sc.ENTITY_SCORE: 1, sc.ENTITY_RANK: "2", sc.ENTITY_STATUS: "Active",
+         sc.ENTITY_TITLE: "T", sc.USER_ID: "", "custom": [1, 2]},
+    ]
+    record = SpanRecord(
+        trace_id=9, span_id=9, parent_span_id=None, name="s", kind="INTERNAL", start_ns=1, end_ns=2,
+        status="UNSET", attributes={sc.USER_ID: "span-user"},
+        events=tuple(EventRecord(sc.EVENT_INJECTION, 10 + i, attrs) for i, attrs in enumerate(shapes)))
+    assert Writer(conn).write([record]) == 1
+    rows = conn.execute(
+        "SELECT e.entity_id, i.rank, i.score, i.tokens, i.simhash, i.user_id, i.session_id,"
+        " i.request_id, i.created_at, i.status, i.title, i.extra"
+        " FROM injections i JOIN entities e ON e.pk = i.entity_pk ORDER BY i.pk").fetchall()
+    assert rows == [
+        ("full", 0, 0.5, 7, -1, "ev-user", "s", "r", "2025-01-01", None, None, None),
+        ("bare", 0, None, 7, -1, "span-user", None, None, None, None, None, None),
+        ("odd", 2, 1.0, 7, -1, "span-user", None, None, None, "Active", "T", '{"custom":[1,2]}'),
+    ]
+    assert conn.execute(
+        "SELECT entity_id, status, title, created_at FROM entities ORDER BY pk").fetchall() == [
+        ("full", None, None, "2025-01-01"), ("bare", None, None, None), ("odd", "active", "T", None)]

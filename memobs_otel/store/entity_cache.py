@@ -90,7 +90,7 @@ class EntityCache:
         """Give every key a pk (a new entity gets the next free one; its row
         is inserted by :meth:`flush`). Returns ``pks``."""
         pks = self.pks
-        missing = [key for key in set(keys) if key not in pks]
+        missing = [key for key in dict.fromkeys(keys) if key not in pks]  # first-seen order
         for start in range(0, len(missing), self._CHUNK):
             chunk = missing[start : start + self._CHUNK]
             values = ", ".join("(?, ?)" for _ in chunk)
