@@ -167,17 +167,20 @@ def test_incremental_catalog_equals_python_rebuild(tmp_path, records):
     assert catalog_rows(conn, last_seen=True) == written
 
 
+def title_span(t, title, trace):
+    """A span with one injection of entity ("n", "1") carrying ``title`` at ``t``."""
+    return SpanRecord(trace_id=trace, span_id=trace, parent_span_id=None, name="s",
+                      kind="INTERNAL", start_ns=t, end_ns=t, status="UNSET",
+                      events=(EventRecord(sc.EVENT_INJECTION, t, {
+                          sc.ENTITY_TYPE: "n", sc.ENTITY_ID: "1", sc.ENTITY_TITLE: title}),))
+
+
 def test_out_of_order_batches_keep_the_latest_value(tmp_path):
-    def span(t, title, trace):
-        return SpanRecord(trace_id=trace, span_id=trace, parent_span_id=None, name="s",
-                          kind="INTERNAL", start_ns=t, end_ns=t, status="UNSET",
-                          events=(EventRecord(sc.EVENT_INJECTION, t, {
-                              sc.ENTITY_TYPE: "n", sc.ENTITY_ID: "1", sc.ENTITY_TITLE: title}),))
     conn = connect_for_write(tmp_path / "m.db")
-    write_records(conn, [span(30, "newest", 1), span(10, "oldest", 2)])
-    write_records(conn, [span(20, "middle", 3)])
+    write_records(conn, [title_span(30, "newest", 1), title_span(10, "oldest", 2)])
+    write_records(conn, [title_span(20, "middle", 3)])
     # same time twice in one batch: the later event wins
-    write_records(conn, [span(30, "tie-first", 4), span(30, "tie-second", 5)])
+    write_records(conn, [title_span(30, "tie-first", 4), title_span(30, "tie-second", 5)])
     assert conn.execute("SELECT title, first_seen_ns, last_seen_ns FROM entities").fetchall() == [
         ("tie-second", 10, 30)]
 
@@ -186,17 +189,12 @@ def test_a_late_old_value_wins_over_a_repeated_newer_one(tmp_path):
     # The catalog writes only changes: repeating a value does not move its
     # time (title_t stays at 20), so a late event with another value at 30
     # wins although "b" was seen again at 40 — until "b" is seen once more.
-    def span(t, title, trace):
-        return SpanRecord(trace_id=trace, span_id=trace, parent_span_id=None, name="s",
-                          kind="INTERNAL", start_ns=t, end_ns=t, status="UNSET",
-                          events=(EventRecord(sc.EVENT_INJECTION, t, {
-                              sc.ENTITY_TYPE: "n", sc.ENTITY_ID: "1", sc.ENTITY_TITLE: title}),))
     conn = connect_for_write(tmp_path / "m.db")
-    write_records(conn, [span(20, "b", 1), span(40, "b", 2)])
+    write_records(conn, [title_span(20, "b", 1), title_span(40, "b", 2)])
     assert conn.execute("SELECT title, title_t FROM entities").fetchall() == [("b", 20)]
-    write_records(conn, [span(30, "a", 3)])
+    write_records(conn, [title_span(30, "a", 3)])
     assert conn.execute("SELECT title, title_t FROM entities").fetchall() == [("a", 30)]
-    write_records(conn, [span(50, "b", 4)])
+    write_records(conn, [title_span(50, "b", 4)])
     assert conn.execute("SELECT title, title_t, first_seen_ns FROM entities").fetchall() == [
         ("b", 50, 20)]
 
