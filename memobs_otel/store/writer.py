@@ -239,7 +239,7 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
     pks = entities.pks
     common: list[list] = []  # rows of the usual shape; [4] is the entity pk or its key
     other: dict[tuple[str, ...], list[list]] = {}  # shape -> rows
-    unresolved: list[list] = []  # rows whose [4] is still a key
+    unresolved: list[tuple[list, int]] = []  # (rows, index) of rows whose [4] is still a key
     events: list[tuple] = []
     citations: list[list] = []
     writes: list[list] = []
@@ -316,8 +316,9 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
                             and (session is None or session.__class__ is str_)
                             and (request is None or request.__class__ is str_)
                         ):
-                            optional = [rank, score, content_hash, simhash, user, session, request, created]
-                            values = [injection_pk, this_span, trace_hex, time_ns, entity_pk, tokens]
+                            # rows are tuples of plain values: the garbage collector
+                            # stops tracking them, lists it would scan again and again
+                            optional = (rank, score, content_hash, simhash, user, session, request, created)
                             core = core_of(entity_pk)
                             if (core is None or core[0] != content_hash or core[1] != simhash
                                     or core[2] != created or time_ns < core[3]):
@@ -331,20 +332,22 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
                                 if shape is None:
                                     shape = _SHAPES[absent] = tuple(
                                         c for c, v in zip(_COMMON_SHAPE, optional) if v is not None)
-                                values += [v for v in optional if v is not None]
-                                other.setdefault(shape, []).append(values)
+                                rows = other.setdefault(shape, [])
+                                rows.append((injection_pk, this_span, trace_hex, time_ns, entity_pk,
+                                             tokens, *[v for v in optional if v is not None]))
                             else:
-                                values += optional
-                                common.append(values)
+                                rows = common
+                                rows.append((injection_pk, this_span, trace_hex, time_ns, entity_pk,
+                                             tokens, *optional))
                             if entity_pk.__class__ is not int_:
-                                unresolved.append(values)
+                                unresolved.append((rows, len(rows) - 1))
                             continue
                     observed.append((time_ns, entity_pk, catalog.event_fields(ev, name)))
                     shape, optional = _injection_values(ev, span_ids)
-                    values = [injection_pk, this_span, trace_hex, time_ns, entity_pk, tokens, *optional]
-                    other.setdefault(shape, []).append(values)
+                    rows = other.setdefault(shape, [])
+                    rows.append((injection_pk, this_span, trace_hex, time_ns, entity_pk, tokens, *optional))
                     if entity_pk.__class__ is not int_:
-                        unresolved.append(values)
+                        unresolved.append((rows, len(rows) - 1))
                     continue
             else:
                 entity_type = text(get(sc.ENTITY_TYPE))
@@ -380,8 +383,9 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
     # 3. entity pks for keys the cache did not know (new entities get theirs)
     if keys:
         pks = entities.resolve(conn, keys)
-        for values in unresolved:
-            values[4] = pks[values[4]]
+        for rows, index in unresolved:
+            row = rows[index]
+            rows[index] = (*row[:4], pks[row[4]], *row[5:])
         for values in citations:
             values[4] = pks[values[4]]
         for values in writes:
