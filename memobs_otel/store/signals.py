@@ -69,6 +69,8 @@ def review(
     max_cite_rate: float,
     signal_filter: frozenset[str] | None = None,
 ) -> list[ReviewCandidate]:
+    if signal_filter is not None and not signal_filter:
+        return []  # keeps no candidate
     active = [f for f in facts if f.status is None or f.status.lower() not in INACTIVE_STATUSES]
     # last_modified_ns, inlined: one call per entity is a measurable share
     modified = [
@@ -85,8 +87,6 @@ def review(
         by_type[fact.entity_type].append(index)
     children = _children(active, modified)
     twins = _duplicates(active, modified, by_type)
-    if signal_filter is not None and not signal_filter:
-        return []
 
     lm_times: dict[int | None, object] = {None: None}  # ns -> datetime: last modified values repeat
     per_type = []
