@@ -303,3 +303,30 @@ def test_two_processes_export_into_one_file(tmp_path):
     assert conn.execute("SELECT user_id, COUNT(*) FROM injections GROUP BY user_id").fetchall() == [
         ("w1", 20_000), ("w2", 20_000)]
     assert conn.execute("SELECT COUNT(*) FROM entities").fetchone() == (1000,)
+
+
+def test_attribute_mappings_are_copied_to_plain_dicts():
+    from collections.abc import Mapping
+
+    from opentelemetry.attributes import BoundedAttributes
+
+    from memobs_otel.store.records import _plain
+
+    class Plain(Mapping):  # a mapping with no copy(): the protocol is used
+        def __init__(self, data):
+            self.data = data
+
+        def __getitem__(self, key):
+            return self.data[key]
+
+        def __iter__(self):
+            return iter(self.data)
+
+        def __len__(self):
+            return len(self.data)
+
+    bounded = BoundedAttributes(8, {"a": 1, "b": "x"}, immutable=True)
+    for mapping in (bounded, Plain({"a": 1, "b": "x"}), {"a": 1, "b": "x"}):
+        copied = _plain(mapping)
+        assert type(copied) is dict and copied == {"a": 1, "b": "x"} and copied is not mapping
+    assert _plain(None) == {} and _plain({}) == {}

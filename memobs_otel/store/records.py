@@ -38,6 +38,23 @@ class SpanRecord:
     scope: str = ""
 
 
+def _plain(attributes) -> dict:
+    """A plain ``dict`` copy of an attributes mapping. The SDK's
+    ``BoundedAttributes.copy()`` copies its dict in C; ``dict(mapping)`` would
+    call its Python ``__getitem__`` per key (≈ 2 µs for 9 keys vs 0.14 µs)."""
+    if not attributes:
+        return {}
+    copy = getattr(attributes, "copy", None)
+    if copy is not None:
+        try:
+            result = copy()
+        except Exception:  # noqa: BLE001 - any mapping: fall back to the protocol
+            result = None
+        if type(result) is dict:
+            return result
+    return dict(attributes)
+
+
 def from_readable_span(span) -> SpanRecord:
     """Convert an SDK ``ReadableSpan`` to a ``SpanRecord``."""
     ctx = span.context
@@ -51,11 +68,8 @@ def from_readable_span(span) -> SpanRecord:
         start_ns=span.start_time or 0,
         end_ns=span.end_time or span.start_time or 0,
         status=span.status.status_code.name,
-        attributes=dict(span.attributes or {}),
-        events=tuple(
-            EventRecord(e.name, e.timestamp, dict(e.attributes or {}))
-            for e in span.events
-        ),
-        resource=dict(span.resource.attributes) if span.resource else {},
+        attributes=_plain(span.attributes),
+        events=tuple(EventRecord(e.name, e.timestamp, _plain(e.attributes)) for e in span.events),
+        resource=_plain(span.resource.attributes) if span.resource else {},
         scope=span.instrumentation_scope.name if span.instrumentation_scope else "",
     )
