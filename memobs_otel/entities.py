@@ -32,7 +32,7 @@ from abc import get_cache_token
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .fingerprint import content_hash
 
@@ -231,13 +231,19 @@ _fast_models: dict[type, bool] = {}
 _fast_models_token = get_cache_token()
 
 
-def _is_fast_model(cls: type) -> bool:
-    """True for a plain pydantic model class that ``_model_fields`` may read directly."""
+def _check_abc_token() -> None:
+    """Forget the per-class answers below when an ABC registration changed."""
     global _fast_models_token
     token = get_cache_token()
     if token != _fast_models_token:
         _fast_models.clear()
+        _model_plans.clear()
         _fast_models_token = token
+
+
+def _is_fast_model(cls: type) -> bool:
+    """True for a plain pydantic model class that ``_model_fields`` may read directly."""
+    _check_abc_token()
     try:
         return _fast_models[cls]
     except KeyError:
@@ -267,6 +273,84 @@ def _model_fields(item: Any) -> dict[str, Any] | None:
     except AttributeError:
         return None
     return found if type(found) is dict else None
+
+
+# --- per-class plans for those models (LangChain ``Document``) ------------------------
+# A fast-path model class (above) has its fields, and only them, in the
+# instance ``__dict__``. When none of them is a lifecycle/title field,
+# ``get_content`` or ``node``, an item whose ``__dict__`` holds exactly those
+# fields is read by a plan made once per class: the probed names it has, in
+# probe order. Same lookups and results as ``entity_from_item`` (which any
+# other item, or metadata with lifecycle fields, still goes through).
+
+
+class _Plan(NamedTuple):
+    keys: frozenset  # the model's fields: an item's __dict__ must hold exactly these
+    content_keys: tuple[str, ...]
+    id_keys: tuple[str, ...]
+    score_keys: tuple[str, ...]
+    metadata: bool
+
+
+_model_plans: dict[type, _Plan | None] = {}
+_UNPLANNED: Any = object()
+
+
+def _model_plan(cls: type) -> _Plan | None:
+    _check_abc_token()
+    plan = _model_plans.get(cls, _UNPLANNED)
+    if plan is not _UNPLANNED:
+        return plan
+    plan = None
+    fields = getattr(cls, "__pydantic_fields__", None) if _is_fast_model(cls) else None
+    if isinstance(fields, dict) and all(type(name) is str for name in fields):
+        names = frozenset(fields)
+        if names.isdisjoint(_OPTIONAL_KEYS) and "get_content" not in names and "node" not in names:
+            plan = _Plan(names, tuple(k for k in CONTENT_KEYS if k in names), tuple(k for k in ID_KEYS if k in names),
+                         tuple(k for k in SCORE_KEYS if k in names), "metadata" in names)
+    if len(_model_plans) < 1024:
+        _model_plans[cls] = plan
+    return plan
+
+
+def _planned_entity(item: Any, plan: _Plan, entity_type: str, score: float | None, rank: int) -> Entity | None:
+    """``entity_from_item`` for an item of a planned class, or None: then use ``entity_from_item``."""
+    try:
+        if item.__pydantic_extra__:
+            return None
+        fields = item.__dict__
+    except AttributeError:
+        return None
+    if type(fields) is not dict or fields.keys() != plan.keys:
+        return None
+    metadata = fields["metadata"] if plan.metadata else None
+    if metadata is None:
+        metadata = _NO_METADATA
+    elif type(metadata) is not dict or not metadata.keys().isdisjoint(_OPTIONAL_KEYS):
+        return None
+    content = None
+    for key in plan.content_keys:
+        content = fields[key]
+        if content is not None:
+            break
+    if type(content) is not str:
+        return None
+    raw_id = None
+    for key in plan.id_keys:
+        raw_id = fields[key]
+        if raw_id is not None:
+            break
+    if raw_id is None and metadata is not _NO_METADATA:
+        raw_id = _first(metadata, ID_KEYS)
+    if score is None:
+        raw_score = None
+        for key in plan.score_keys:
+            raw_score = fields[key]
+            if raw_score is not None:
+                break
+        score = float(raw_score) if isinstance(raw_score, (int, float)) and not isinstance(raw_score, bool) else None
+    entity_id = str(raw_id) if raw_id is not None else content_hash(content)[:16]
+    return Entity(entity_type, entity_id, content, score, rank, {} if metadata is _NO_METADATA else dict(metadata))
 
 
 def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
@@ -438,6 +522,45 @@ def _list_items(result: Iterable) -> list[tuple[Any, float | None]]:
     return pairs
 
 
+def _list_entities(result: list, entity_type: str) -> list[Entity]:
+    """``entity_from_item`` of each pair of ``_list_items(result)``, ranked from 0.
+
+    Elements that are items of a planned model class, or ``(item, score)``
+    tuples of one with a float or int score, are read by the plan (no
+    generic shape checks: a pydantic model is not a number); every other
+    element goes through ``_list_items`` and ``entity_from_item``.
+    """
+    _check_abc_token()
+    plans = _model_plans
+    entities: list[Entity] = []
+    append = entities.append
+    rank = 0
+    for element in result:
+        score = None
+        item = element
+        if type(element) is tuple and len(element) == 2:
+            item = element[0]
+            score = element[1]
+            if type(score) is float or type(score) is int:
+                score = float(score)
+            else:
+                item = None  # not the planned shape
+        if item is not None:
+            plan = plans.get(type(item), _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = _model_plan(type(item))
+            if plan is not None:
+                entity = _planned_entity(item, plan, entity_type, score, rank)
+                if entity is not None:
+                    append(entity)
+                    rank += 1
+                    continue
+        for item, score in _list_items((element,)):
+            append(entity_from_item(item, entity_type, score, rank))
+            rank += 1
+    return entities
+
+
 def extract_entities(result: Any, entity_type: str | Callable[[Entity], str]) -> list[Entity]:
     """The built-in extractor: every entity in ``result``, ranked from 0.
 
@@ -445,8 +568,11 @@ def extract_entities(result: Any, entity_type: str | Callable[[Entity], str]) ->
     set to ``"memory"`` first) that returns the type to use.
     """
     static_type = entity_type if isinstance(entity_type, str) else "memory"
-    entities = [entity_from_item(item, static_type, score, rank)
-                for rank, (item, score) in enumerate(_items(result))]
+    if type(result) is list and not _is_mapping(result):
+        entities = _list_entities(result, static_type)
+    else:
+        entities = [entity_from_item(item, static_type, score, rank)
+                    for rank, (item, score) in enumerate(_items(result))]
     if not isinstance(entity_type, str):
         for entity in entities:
             entity.entity_type = str(entity_type(entity))

@@ -147,3 +147,85 @@ def test_odd_results_do_not_raise(spans, result, count):
 
     assert search("q") is result
     assert len(events(spans)) == count
+
+
+# --- the per-class plan for plain pydantic models equals the generic path ---------
+
+
+class PlainModel(pydantic.BaseModel):
+    content: str | None = None
+    text: str | None = None
+    doc_id: str | None = None
+    score: float | None = None
+    metadata: dict = {}
+
+
+class ExtraModel(pydantic.BaseModel, extra="allow"):
+    page_content: str
+    metadata: dict = {}
+
+
+class LifecycleModel(pydantic.BaseModel):
+    content: str
+    status: str | None = None
+
+
+class _ListMapping(dict):
+    pass
+
+
+def _generic(result, entity_type="document"):
+    """What extract_entities gave before the plans: _list_items, then entity_from_item per pair."""
+    from memobs_otel.entities import _list_items, entity_from_item
+
+    return [entity_from_item(item, entity_type, score, rank) for rank, (item, score) in enumerate(_list_items(result))]
+
+
+def _plan_shapes():
+    from langchain_core.documents import Document
+
+    injected = Document(page_content="injected", metadata={}, id="d-inj")
+    object.__setattr__(injected, "text", "shadow text")  # a probed name put into __dict__ by hand
+    unset = PlainModel(text="t")
+    return [
+        Document(page_content="alpha", metadata={"n": 1}, id="d-1"),
+        Document(page_content="no id here", metadata={"n": 2}),
+        Document(page_content="metadata id", metadata={"doc_id": "m-7", "n": 3}),
+        Document(page_content="lifecycle in metadata", metadata={"status": "draft", "updated_at": "2024-05-01"}, id="d-2"),
+        Document(page_content="title in metadata", metadata={"title": "T"}, id="d-3"),
+        Document(page_content="", metadata={}, id="d-empty"),
+        Document(page_content="mapping metadata", metadata=_ListMapping(a=1), id="d-4"),
+        injected,
+        (Document(page_content="pair", metadata={}, id="d-5"), 0.25),
+        (Document(page_content="int score", metadata={}, id="d-6"), 3),
+        (Document(page_content="bool score", metadata={}, id="d-7"), True),
+        (Document(page_content="str score", metadata={}, id="d-8"), "0.5"),
+        [Document(page_content="list pair", metadata={}, id="d-9"), 0.5],
+        PlainModel(content="c", text="t", doc_id="p-1", score=0.5),
+        PlainModel(content=None, text="only text", score=2),
+        unset,
+        (PlainModel(content="scored pair", score=0.9), 0.1),
+        ExtraModel(page_content="extra", metadata={}, other="x"),
+        ExtraModel(page_content="no extra", metadata={}),
+        LifecycleModel(content="life", status="archived"),
+        {"id": "dict-1", "content": "a dict"},
+        "a plain string",
+        ("a pair of a string", 0.5),
+        Fact("f-1", "a dataclass"),
+    ]
+
+
+def test_model_plans_give_the_generic_entities():
+    from langchain_core.documents import Document
+
+    from memobs_otel.entities import _model_plan
+
+    assert _model_plan(Document) is not None and _model_plan(PlainModel) is not None  # the plan path runs
+    assert _model_plan(LifecycleModel) is None and _model_plan(dict) is None
+    shapes = _plan_shapes()
+    for shape in shapes:  # one at a time, then all together (ranks run on)
+        assert extract_entities([shape], "document") == _generic([shape])
+    assert extract_entities(shapes, "document") == _generic(shapes)
+    assert extract_entities(shapes * 3, "document") == _generic(shapes * 3)
+    injected = extract_entities([shapes[7]], "document")[0]
+    assert (injected.entity_id, injected.content) == ("d-inj", "shadow text")  # read like any other object
