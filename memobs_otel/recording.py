@@ -197,7 +197,7 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     span_attrs.update(totals)
     if span_attrs:
         span.set_attributes(span_attrs)
-    _add_events(span, sc.EVENT_INJECTION, events, spec, ids)
+    _add_events(span, sc.EVENT_INJECTION, events, spec, ids, shared=call_hooks)
     trace_buffer.remember(span.get_span_context().trace_id, entities)
 
 
@@ -240,11 +240,16 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
     return events, total
 
 
-def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: dict) -> None:
+def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: dict,
+                shared: bool = False) -> None:
+    """Add one event per attribute dict; past the span's event limit, on overflow child spans.
+
+    ``shared``: the dicts may be referenced elsewhere (a hook saw them), so
+    the fast path copies them.
+    """
     limit = _event_limit(span)
     room = len(events) if limit is None else max(0, limit - len(getattr(span, "events", ())))
-    for attrs in events[:room]:
-        span.add_event(name, attrs)
+    _put_events(span, name, events if room >= len(events) else events[:room], shared)
     if room >= len(events):
         return
     tracer = config.get_tracer()
@@ -254,9 +259,135 @@ def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: d
         child_attrs = {sc.GEN_AI_OPERATION_NAME: spec.operation, sc.MEMOBS_OVERFLOW_FIRST_RANK: start, **ids}
         child = tracer.start_span(sc.MEMOBS_OVERFLOW_SPAN_NAME, context=parent_ctx,
                                   kind=SpanKind.INTERNAL, attributes=child_attrs)
-        for attrs in events[start : start + step]:
-            child.add_event(name, attrs)
+        _put_events(child, name, events[start : start + step], shared)
         child.end()
+
+
+# --- events without the SDK re-cleaning clean attributes -------------------------
+# ``Span.add_event`` copies the attributes into a new ``BoundedAttributes``,
+# which runs ``_clean_attribute_value`` over every value and takes a lock per
+# key: ~5 µs of the ~7 µs an injection event with 7 attributes costs, ~50 µs
+# per retrieval of 10. memobs builds those values itself (str, int, float,
+# bool, which the cleaning returns unchanged), so for an attribute dict the
+# cleaning would not change — only plain-typed values, non-empty str keys, no
+# more keys than the event attribute limit, no str longer than the attribute
+# length limit — the event is built as ``add_event`` builds it, minus the
+# cleaning: the public ``BoundedAttributes(limit, None, immutable=True,
+# max_value_len)`` given the dict as its ``_dict``, in an SDK ``Event``, added
+# with the span's ``_add_event`` (which is what ``add_event`` calls). Anything
+# else goes through ``add_event``.
+#
+# These are SDK internals, so the path is used only for span classes whose
+# ``add_event``/``_add_event`` are the SDK ``Span``'s own, and only after a
+# one-time self-check on a private provider showed that an event built this
+# way equals, field for field, the one ``add_event`` builds from the same
+# attributes (type, name, timestamp, attribute type and every instance field
+# but the lock, immutability, deep copy). If the SDK changes so that they
+# differ, or any of these names is gone, memobs uses ``add_event`` only.
+
+try:
+    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
+    from opentelemetry.sdk.trace import Event as _SdkEvent
+    from opentelemetry.sdk.trace import Span as _SdkSpan
+except Exception:  # noqa: BLE001 - a different SDK: public add_event only
+    _BoundedAttributes = _SdkEvent = _SdkSpan = None
+
+FAST_EVENTS = True  # False: always Span.add_event (tests compare both)
+_PLAIN_VALUE_TYPES = frozenset((str, int, float, bool))
+_STR_TYPE = frozenset((str,))
+_fast_span_classes: dict[type, bool] = {}
+_fast_events_verified: bool | None = None
+
+
+def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
+    """The SDK ``Event`` ``add_event(name, attrs)`` would add, or None if ``attrs`` is not clean."""
+    if (max_attrs is not None and len(attrs) > max_attrs) or "" in attrs \
+            or not _PLAIN_VALUE_TYPES.issuperset(map(type, attrs.values())) or not _STR_TYPE.issuperset(map(type, attrs)):
+        return None
+    if max_len is not None:
+        for value in attrs.values():
+            if type(value) is str and len(value) > max_len:
+                return None
+    bounded = _BoundedAttributes(max_attrs, None, immutable=True, max_value_len=max_len)
+    bounded._dict = attrs
+    return _SdkEvent(name, bounded, timestamp)
+
+
+def _verify_fast_events() -> bool:
+    """Once: does an event built by ``_fast_event`` equal the one ``add_event`` builds?"""
+    global _fast_events_verified
+    if _fast_events_verified is not None:
+        return _fast_events_verified
+    ok = False
+    try:
+        import copy
+
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+        provider = TracerProvider(sampler=ALWAYS_ON, resource=Resource.get_empty(), shutdown_on_exit=False)
+        span = provider.get_tracer("memobs.selfcheck").start_span("memobs.selfcheck")
+        attrs = {"memobs.s": "text", "memobs.i": 7, "memobs.f": 0.5, "memobs.b": True}
+        span.add_event("memobs.selfcheck", dict(attrs), timestamp=1)
+        limits = span._limits
+        event = _fast_event("memobs.selfcheck", dict(attrs), limits.max_event_attributes,
+                            limits.max_attribute_length, 1)
+        if event is not None and _span_class_ok(type(span)):
+            span._add_event(event)
+        span.end()
+        public, fast = span.events
+
+        def fields(bounded) -> dict:
+            return {key: value for key, value in vars(bounded).items() if key != "_lock"}
+
+        try:
+            fast.attributes["memobs.x"] = 1
+            immutable = False
+        except TypeError:
+            immutable = True
+        ok = (type(fast) is type(public) and type(fast.attributes) is type(public.attributes)
+              and fast.name == public.name and fast.timestamp == public.timestamp
+              and list(fast.attributes.items()) == list(public.attributes.items()) == list(attrs.items())
+              and fields(fast.attributes) == fields(public.attributes)
+              and fast.dropped_attributes == public.dropped_attributes == 0
+              and immutable and dict(copy.deepcopy(fast.attributes)) == attrs)
+    except Exception:  # noqa: BLE001 - any surprise: public add_event only
+        ok = False
+    _fast_events_verified = ok
+    return ok
+
+
+def _span_class_ok(cls: type) -> bool:
+    return (_SdkSpan is not None and isinstance(cls, type) and issubclass(cls, _SdkSpan)
+            and getattr(cls, "add_event", None) is _SdkSpan.add_event
+            and getattr(cls, "_add_event", None) is _SdkSpan._add_event)
+
+
+def _fast_events_for(span) -> bool:
+    cls = type(span)
+    ok = _fast_span_classes.get(cls)
+    if ok is None:
+        ok = _span_class_ok(cls) and _verify_fast_events()
+        if len(_fast_span_classes) < 64:
+            _fast_span_classes[cls] = ok
+    return ok
+
+
+def _put_events(span, name: str, events: list[dict], shared: bool = False) -> None:
+    if not (FAST_EVENTS and _fast_events_for(span)):
+        for attrs in events:
+            span.add_event(name, attrs)
+        return
+    limits = span._limits
+    max_attrs, max_len = limits.max_event_attributes, limits.max_attribute_length
+    add = span._add_event
+    for attrs in events:
+        event = _fast_event(name, dict(attrs) if shared else attrs, max_attrs, max_len)
+        if event is not None:
+            add(event)
+        else:
+            span.add_event(name, attrs)
 
 
 # --- the call wrapper ---------------------------------------------------------

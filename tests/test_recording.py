@@ -299,3 +299,134 @@ def test_cite_on_current_span(spans, tracer_provider):
     (span,) = finished(spans)
     assert span.name == "answer"
     assert events(spans, "memobs.citation")[0]["memobs.entity.id"] == "12"
+
+
+# --- injection events built without the SDK re-cleaning them (recording._put_events) ---------
+
+
+def _shape(exporter):
+    """Every finished span's name, attributes and events, with the event attributes' types and limits."""
+    out = []
+    for s in exporter.get_finished_spans():
+        evs = [(e.name, list(e.attributes.items()), type(e.attributes), e.dropped_attributes,
+                getattr(e.attributes, "maxlen", None), getattr(e.attributes, "max_value_len", None))
+               for e in s.events]
+        out.append((s.name, sorted(s.attributes.items()), evs))
+    return out
+
+
+class _ListAdder:
+    @memobs.hookimpl
+    def memobs_entity_attributes(self, entity, attributes):
+        attributes["team.tags"] = ["a", "b"]  # not a plain value: the SDK turns it into a tuple
+        attributes["team.owner"] = object.__new__(type("Owner", (), {"__str__": lambda self: "owner-1"}))
+
+
+LIFECYCLE_DOCS = [
+    {"id": "l-1", "content": "First memory with a lifecycle.", "score": 0.5, "status": "active",
+     "created_at": "2024-01-01", "version": 3, "title": "One"},
+    {"content": "A memory without an id or score."},
+]
+
+
+@memobs.observe_retrieval(entity_type="note", store="notes")
+def search_lifecycle(query):
+    return LIFECYCLE_DOCS
+
+
+def _record_both_ways(monkeypatch, spans, call):
+    from memobs_otel import recording
+
+    spans.clear()
+    monkeypatch.setattr(recording, "FAST_EVENTS", True)
+    call()
+    fast = _shape(spans)
+    spans.clear()
+    monkeypatch.setattr(recording, "FAST_EVENTS", False)
+    call()
+    public = _shape(spans)
+    spans.clear()
+    return fast, public
+
+
+def test_fast_events_equal_add_event(spans, monkeypatch):
+    from opentelemetry.attributes import BoundedAttributes
+
+    from memobs_otel import config, recording
+
+    assert recording._verify_fast_events() is True  # this SDK: the fast path is on
+
+    def calls():
+        config.reload_settings(capture_content=False)
+        search_playbooks("refund", k=2)
+        search_lifecycle("q")
+        with memobs.context(user_id="u-1", session_id="s-1"):
+            search_lifecycle("q")
+        config.reload_settings(capture_content=True)
+        search_lifecycle("q")
+
+    fast, public = _record_both_ways(monkeypatch, spans, calls)
+    assert fast == public
+    assert len(fast) == 4 and all(t is BoundedAttributes for span in fast for _, _, t, *_ in span[2])
+    assert ("memobs.entity.content", "First memory with a lifecycle.") in fast[3][2][0][1]
+
+
+def test_fast_events_fall_back_for_values_the_sdk_would_change(spans, monkeypatch):
+    from test_faults import registered
+
+    with registered(_ListAdder()):
+        fast, public = _record_both_ways(monkeypatch, spans, lambda: search_playbooks("refund", k=2))
+    assert fast == public
+    attrs = dict(fast[0][2][0][1])
+    assert attrs["team.tags"] == ("a", "b") and attrs["team.owner"] == "owner-1"
+
+
+def test_fast_events_keep_the_span_limits(monkeypatch):
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from memobs_otel import config
+
+    for limits in (SpanLimits(max_event_attributes=4), SpanLimits(max_attribute_length=12),
+                   SpanLimits(max_events=1), SpanLimits(max_event_attributes=9, max_attribute_length=40)):
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(span_limits=limits)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        config.use_tracer_provider(provider)
+        fast, public = _record_both_ways(monkeypatch, exporter, lambda: (search_lifecycle("q"),
+                                                                         search_playbooks("refund", k=2)))
+        assert fast == public, limits
+        assert fast
+
+
+def test_fast_events_off_when_the_self_check_fails(spans, monkeypatch):
+    from opentelemetry.sdk.trace import Event
+
+    from memobs_otel import recording
+
+    class OddEvent(Event):  # an SDK whose events are not what _fast_event builds
+        pass
+
+    monkeypatch.setattr(recording, "_fast_events_verified", None)
+    monkeypatch.setattr(recording, "_fast_span_classes", {})
+    monkeypatch.setattr(recording, "_SdkEvent", OddEvent)
+    assert recording._verify_fast_events() is False
+    search_playbooks("refund", k=2)
+    evs = [e for s in spans.get_finished_spans() for e in s.events]
+    assert len(evs) == 2 and all(type(e) is Event for e in evs)  # public add_event
+    assert [dict(e.attributes)["memobs.entity.id"] for e in evs] == ["pb-1", "pb-2"]
+
+
+def test_fast_events_only_for_the_sdk_span_class():
+    from opentelemetry.sdk.trace import Span
+
+    from memobs_otel import recording
+
+    class LoggingSpan(Span):
+        def add_event(self, name, attributes=None, timestamp=None):
+            super().add_event(name, attributes, timestamp)
+
+    assert recording._span_class_ok(Span) is True
+    assert recording._span_class_ok(LoggingSpan) is False
+    assert recording._span_class_ok(object) is False
