@@ -180,7 +180,7 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
         span_attrs = {}
     try:
         measurer = settings.get_measurer()
-        events, total = _injection_events(entities, measurer, capture, ids, call_hooks)
+        events, total, clean = _injection_events(entities, measurer, capture, ids, call_hooks)
         totals: dict[str, Any] = {}
         if own_span:
             totals[sc.MEMOBS_INJECTION_COUNT] = len(events)
@@ -197,21 +197,33 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     span_attrs.update(totals)
     if span_attrs:
         span.set_attributes(span_attrs)
-    _add_events(span, sc.EVENT_INJECTION, events, spec, ids, shared=call_hooks)
+    _add_events(span, sc.EVENT_INJECTION, events, spec, ids, shared=call_hooks, clean=clean)
     trace_buffer.remember(span.get_span_context().trace_id, entities)
 
 
 def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict, call_hooks: bool):
-    """The attributes of each entity's injection event, and their token total."""
+    """The attributes of each entity's injection event, their token total, and whether they are clean.
+
+    Clean: every key one of memobs's own and every value an exact str, int,
+    float or bool (what ``_put_events`` may add without checking them again):
+    no hook ran, no lifecycle field, and the entity's own fields have those
+    types (a plugin's extractor may build entities with other values).
+    """
     events = []
     total = 0
     measured = measurer.cached
+    clean = not call_hooks and (not ids or all(type(value) is str for value in ids.values()))
     for entity in entities:
         content = entity.content
         m = measured(content)
         if m is None:
             m = measurer.measure(content)
         total += m.tokens
+        score = entity.score
+        if clean and not (type(entity.entity_type) is str and type(entity.entity_id) is str
+                          and type(entity.rank) is int and (score is None or type(score) is float)
+                          and type(m.tokens) is int and (not capture or type(content) is str)):
+            clean = False
         # entity_event_attributes(entity, m, capture, ids, call_hooks), inlined: same keys, same order
         event_attrs = {
             _ENTITY_TYPE: entity.entity_type,
@@ -223,6 +235,7 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
         if entity.created_at is not None or entity.updated_at is not None or entity.status is not None \
                 or entity.version is not None or entity.parent_id is not None \
                 or entity.superseded_by is not None or entity.title is not None:
+            clean = False
             for field, key in _LIFECYCLE:
                 value = getattr(entity, field)
                 if value is not None:
@@ -231,25 +244,25 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
             event_attrs[_ENTITY_CONTENT] = content
         if ids:
             event_attrs.update(ids)
-        if entity.score is not None:
-            event_attrs[_ENTITY_SCORE] = entity.score
+        if score is not None:
+            event_attrs[_ENTITY_SCORE] = score
         event_attrs[_ENTITY_RANK] = entity.rank
         if call_hooks:  # last: a hook sees (and may redact) every attribute
             plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=event_attrs)
         events.append(event_attrs)
-    return events, total
+    return events, total, clean
 
 
 def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: dict,
-                shared: bool = False) -> None:
+                shared: bool = False, clean: bool = False) -> None:
     """Add one event per attribute dict; past the span's event limit, on overflow child spans.
 
     ``shared``: the dicts may be referenced elsewhere (a hook saw them), so
-    the fast path copies them.
+    the fast path copies them. ``clean``: see ``_injection_events``.
     """
     limit = _event_limit(span)
     room = len(events) if limit is None else max(0, limit - len(getattr(span, "events", ())))
-    _put_events(span, name, events if room >= len(events) else events[:room], shared)
+    _put_events(span, name, events if room >= len(events) else events[:room], shared, clean)
     if room >= len(events):
         return
     tracer = config.get_tracer()
@@ -259,7 +272,7 @@ def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: d
         child_attrs = {sc.GEN_AI_OPERATION_NAME: spec.operation, sc.MEMOBS_OVERFLOW_FIRST_RANK: start, **ids}
         child = tracer.start_span(sc.MEMOBS_OVERFLOW_SPAN_NAME, context=parent_ctx,
                                   kind=SpanKind.INTERNAL, attributes=child_attrs)
-        _put_events(child, name, events[start : start + step], shared)
+        _put_events(child, name, events[start : start + step], shared, clean)
         child.end()
 
 
@@ -299,16 +312,25 @@ _fast_span_classes: dict[type, bool] = {}
 _fast_events_verified: bool | None = None
 
 
-def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
-    """The SDK ``Event`` ``add_event(name, attrs)`` would add, or None if ``attrs`` is not clean."""
-    if (max_attrs is not None and len(attrs) > max_attrs) or "" in attrs \
-            or not _PLAIN_VALUE_TYPES.issuperset(map(type, attrs.values())) or not _STR_TYPE.issuperset(map(type, attrs)):
-        return None
+def _unchanged(attrs: dict, max_attrs, max_len, clean: bool = False) -> bool:
+    """Would ``BoundedAttributes`` keep ``attrs`` as they are? (``clean``: keys and value types known good)"""
+    if max_attrs is not None and len(attrs) > max_attrs:
+        return False
+    if not clean and ("" in attrs or not _PLAIN_VALUE_TYPES.issuperset(map(type, attrs.values()))
+                      or not _STR_TYPE.issuperset(map(type, attrs))):
+        return False
     if max_len is not None:
         for value in attrs.values():
             if type(value) is str and len(value) > max_len:
-                return None
-    bounded = _BoundedAttributes(max_attrs, None, immutable=True, max_value_len=max_len)
+                return False
+    return True
+
+
+def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
+    """The SDK ``Event`` ``add_event(name, attrs)`` would add, or None if ``attrs`` would be changed."""
+    if not _unchanged(attrs, max_attrs, max_len):
+        return None
+    bounded = _BoundedAttributes(max_attrs, None, True, max_len)  # (maxlen, attributes, immutable, max_value_len)
     bounded._dict = attrs
     return _SdkEvent(name, bounded, timestamp)
 
@@ -374,7 +396,7 @@ def _fast_events_for(span) -> bool:
     return ok
 
 
-def _put_events(span, name: str, events: list[dict], shared: bool = False) -> None:
+def _put_events(span, name: str, events: list[dict], shared: bool = False, clean: bool = False) -> None:
     if not (FAST_EVENTS and _fast_events_for(span)):
         for attrs in events:
             span.add_event(name, attrs)
@@ -382,10 +404,17 @@ def _put_events(span, name: str, events: list[dict], shared: bool = False) -> No
     limits = span._limits
     max_attrs, max_len = limits.max_event_attributes, limits.max_attribute_length
     add = span._add_event
+    bounded_attributes, event = _BoundedAttributes, _SdkEvent
+    # clean attributes under no length limit: only the count can be over a limit
+    trusted = clean and max_len is None
     for attrs in events:
-        event = _fast_event(name, dict(attrs) if shared else attrs, max_attrs, max_len)
-        if event is not None:
-            add(event)
+        if shared:
+            attrs = dict(attrs)
+        if (max_attrs is None or len(attrs) <= max_attrs) if trusted else _unchanged(attrs, max_attrs, max_len, clean):
+            # what _fast_event builds, inlined
+            bounded = bounded_attributes(max_attrs, None, True, max_len)
+            bounded._dict = attrs
+            add(event(name, bounded))
         else:
             span.add_event(name, attrs)
 

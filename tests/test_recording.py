@@ -430,3 +430,32 @@ def test_fast_events_only_for_the_sdk_span_class():
     assert recording._span_class_ok(Span) is True
     assert recording._span_class_ok(LoggingSpan) is False
     assert recording._span_class_ok(object) is False
+
+
+class _OddEntities:
+    """An extractor plugin building entities with values memobs's own extraction never makes."""
+
+    @memobs.hookimpl
+    def memobs_extract_entities(self, result, entity_type):
+        if isinstance(result, dict) and "odd" in result:
+            from memobs_otel.entities import Entity
+
+            owner = type("Key", (), {"__str__": lambda self: "key-9"})()
+            return [Entity(entity_type, 7, "int id, int score", score=2, rank=0),
+                    Entity(entity_type, owner, "object id", score=0.5, rank=1),
+                    Entity(entity_type, "s", "bool rank", rank=True)]
+        return None
+
+
+@memobs.observe_retrieval(entity_type="odd")
+def odd_search(query):
+    return {"odd": True}
+
+
+def test_fast_events_check_values_of_plugin_built_entities(spans, monkeypatch):
+    from test_faults import registered
+
+    with registered(_OddEntities()):
+        fast, public = _record_both_ways(monkeypatch, spans, lambda: odd_search("q"))
+    assert fast == public
+    assert [dict(e[1])["memobs.entity.id"] for e in fast[0][2]] == [7, "key-9", "s"]
