@@ -317,3 +317,27 @@ def test_framework_not_installed_is_a_harmless_no_op(spans, caplog):
     finally:
         instrumentation._registry.pop("not-installed", None)
         memobs.uninstrument()
+
+
+def test_outer_score_method_changing_the_same_list_in_place_wins(spans, instrumented):
+    class InPlaceStore(InMemoryVectorStore):
+        """Returns the very list the inner (also wrapped) score method returned: as is, or rescored in place."""
+
+        rescore = True
+
+        def similarity_search_with_score(self, query, k=4, **kwargs):
+            pairs = self.similarity_search_with_score_by_vector(self.embedding.embed_query(query), k, **kwargs)
+            if self.rescore:
+                pairs[:] = [(d, s / 4) for d, s in pairs]
+            return pairs
+
+    store = make_store(InPlaceStore)
+    retriever = store.as_retriever(search_kwargs={"k": 3})
+    retriever.invoke("refunds")
+    InPlaceStore.rescore = False
+    retriever.invoke("refunds")  # the same list returned unchanged: the inner scores stand
+    memobs.uninstrument("langchain")
+    raw = [(d.id, s) for d, s in store.similarity_search_with_score("refunds", k=3)]
+    memobs.instrument("langchain")
+    assert events(spans) == ([expected(i, rank, s / 4) for rank, (i, s) in enumerate(raw)]
+                             + [expected(i, rank, s) for rank, (i, s) in enumerate(raw)])

@@ -83,6 +83,7 @@ class LangChainInstrumentor(Instrumentor):
         self.entity_type: str | Callable = "document"
         self.store: str | Callable | None = None
         self.operation = semconv.OPERATION_RETRIEVAL
+        self._specs: dict[str, RetrievalSpec] = {}
 
     def _instrument(self, entity_type: str | Callable = "document", store: str | Callable | None = None,
                     operation: str = semconv.OPERATION_RETRIEVAL, **options: Any) -> None:
@@ -92,6 +93,7 @@ class LangChainInstrumentor(Instrumentor):
         from langchain_core.vectorstores import VectorStore
 
         self.entity_type, self.store, self.operation = entity_type, store, operation
+        self._specs = {}
         self._vector_store_base = VectorStore
         invoke, ainvoke = prepared_retrieval_wrappers("langchain retriever", self._prepare, scoped=True)
         self.wrap(BaseRetriever, "invoke", invoke)
@@ -137,14 +139,20 @@ class LangChainInstrumentor(Instrumentor):
         elif store is None:
             vector_store = getattr(retriever, "vectorstore", None)
             store = type(vector_store).__name__ if vector_store is not None else type(retriever).__name__
-        return RetrievalSpec(self.entity_type, store, self.operation)
+        try:
+            return self._specs[store]  # one per store name (entity_type and operation are fixed)
+        except (KeyError, TypeError):
+            spec = RetrievalSpec(self.entity_type, store, self.operation)
+            if type(store) is str and len(self._specs) < 256:
+                self._specs[store] = spec
+            return spec
 
     def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
         self._ensure_scores(retriever)
         query = args[0] if args else kwargs.get("input")
-        collecting = scores.Collecting()  # the scope: this call's score collector
+        collecting = scores.Collecting()  # the scope (this call's score collector) and its entities_of
         return (self._spec(retriever), (query if isinstance(query, str) else None), _top_k(retriever, kwargs),
-                scores.with_scores(collecting.scores), collecting)
+                collecting, collecting)
 
 
 @memobs.hookimpl

@@ -21,6 +21,7 @@ or instrument the method by dotted path with ``memobs.instrument``).
 from __future__ import annotations
 
 from contextvars import ContextVar
+from operator import is_
 from typing import Any
 
 from memobs_otel import guard
@@ -33,24 +34,47 @@ SCORE_METHODS = (
     "asimilarity_search_with_relevance_scores",
 )
 
-collector: ContextVar[dict[int, tuple[Any, float]] | None] = ContextVar("memobs_langchain_scores", default=None)
+collector: ContextVar["Collecting | None"] = ContextVar("memobs_langchain_scores", default=None)
 
 
 class Collecting:
-    """The collector of one retriever call, open while the ``with`` block runs."""
+    """The collector of one retriever call, open while the ``with`` block runs.
 
-    __slots__ = ("scores", "_token")
+    Also the call's ``entities_of`` (see ``view``). ``last``/``snapshot``: the
+    list of pairs noted last and its elements then; a score method that
+    returns that very list unchanged (``similarity_search_with_score``
+    returning what ``similarity_search_with_score_by_vector`` gave it) would
+    note exactly the same entries again, so it is skipped.
+    """
+
+    __slots__ = ("scores", "_token", "last", "snapshot")
 
     def __init__(self) -> None:
         self.scores: dict[int, tuple[Any, float]] = {}
         self._token = None
+        self.last: list | None = None
+        self.snapshot: tuple = ()
 
     def __enter__(self) -> dict[int, tuple[Any, float]]:
-        self._token = collector.set(self.scores)
+        self._token = collector.set(self)
         return self.scores
 
     def __exit__(self, *exc: Any) -> None:
         collector.reset(self._token)
+
+    def note(self, result: Any) -> None:
+        """Note the ``(document, score)`` pairs of a score method's result (guarded)."""
+        if type(result) is list:
+            if result is self.last and len(result) == len(self.snapshot) and all(map(is_, result, self.snapshot)):
+                return  # the same pairs as the last note: nothing would change
+            self.last, self.snapshot = result, tuple(result)
+        else:
+            self.last, self.snapshot = None, ()
+        guard.safe_invoke("langchain vector store scores", _note, self.scores, result)
+
+    def __call__(self, documents: Any) -> Any:
+        """``entities_of`` for ``observe_call``: documents paired with their noted scores."""
+        return view(self.scores, documents)
 
 
 def _note(scores: dict, result: Any) -> None:
@@ -69,27 +93,28 @@ def _note(scores: dict, result: Any) -> None:
 
 def note_scores(wrapped, instance, args, kwargs):
     result = wrapped(*args, **kwargs)
-    scores = collector.get()
-    if scores is not None:
-        guard.safe_invoke("langchain vector store scores", _note, scores, result)
+    collecting = collector.get()
+    if collecting is not None:
+        collecting.note(result)
     return result
 
 
 async def anote_scores(wrapped, instance, args, kwargs):
     result = await wrapped(*args, **kwargs)
-    scores = collector.get()
-    if scores is not None:
-        guard.safe_invoke("langchain vector store scores", _note, scores, result)
+    collecting = collector.get()
+    if collecting is not None:
+        collecting.note(result)
     return result
+
+
+def view(scores: dict, documents: Any) -> Any:
+    """Documents paired with their noted scores (a document noted under another object's id is not)."""
+    if not scores or not isinstance(documents, list):
+        return documents
+    get = scores.get
+    return [(doc, hit[1]) if (hit := get(id(doc))) is not None and hit[0] is doc else doc for doc in documents]
 
 
 def with_scores(scores: dict):
     """``entities_of`` for ``observe_call``: documents paired with their noted scores."""
-
-    def view(documents: Any) -> Any:
-        if not scores or not isinstance(documents, list):
-            return documents
-        get = scores.get
-        return [(doc, hit[1]) if (hit := get(id(doc))) is not None and hit[0] is doc else doc for doc in documents]
-
-    return view
+    return lambda documents: view(scores, documents)
