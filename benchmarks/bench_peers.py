@@ -16,8 +16,17 @@ An ``InMemoryVectorStore`` with ``DeterministicFakeEmbedding`` and
 with memobs's 7 attributes each cost on a span, alone.
 
 Each variant lives in its own process (instrumentations patch LangChain
-globally), all four started at once and driven in interleaved rounds over
-a pipe, so that they share the machine's drift; one process runs at a time.
+globally), all started at once and driven in interleaved rounds over a pipe,
+so that they share the machine's drift; one process runs at a time.
+
+Overhead is measured *inside each process*: every round times one batch with
+the instrumentation on and one with it off (uninstrumented by its own
+``uninstrument()``; the order alternates), and the figure is the median of
+those paired differences. Comparing a variant's process with the bare
+process instead would add the processes' own difference on the ~1 ms
+LangChain call (memory layout, caches: on this machine the same bare code
+runs ±20 % apart in two processes, i.e. ±200 µs, more than the overheads
+being compared). The bare process's time is still shown for scale.
 Every process has the same real SDK ``TracerProvider`` set-up
 (``tracing.PROCESSOR``) as the global provider and passed to the
 instrumentor; each reports how many spans one call exports, which shows
@@ -67,20 +76,32 @@ def _setup(variant: str, n_docs: int, k: int):
     exporter = CountingExporter()
     provider = make_provider(exporter)
     trace.set_tracer_provider(provider)
+    on = off = lambda: None  # noqa: E731 - bare: nothing to switch
     if variant == "memobs":
         import memobs_otel as memobs
 
         memobs.configure(db_path=None, tracer_provider=provider)
         if not memobs.instrument("langchain"):
             raise RuntimeError("memobs langchain plugin not available")
+        on, off = (lambda: memobs.instrument("langchain")), (lambda: memobs.uninstrument("langchain"))
     elif variant == "openinference":
         from openinference.instrumentation.langchain import LangChainInstrumentor
 
-        LangChainInstrumentor().instrument(tracer_provider=provider)
+        instrumentor = LangChainInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        on, off = (lambda: instrumentor.instrument(tracer_provider=provider)), instrumentor.uninstrument
     elif variant == "openllmetry":
         from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 
+        from langchain_core.callbacks import BaseCallbackManager
+
         LangchainInstrumentor().instrument(tracer_provider=provider)
+        # its uninstrument() leaves the patch in place (it passes unwrap() a module path and a
+        # dotted attribute, which unwrap does not resolve), so switch its one LangChain patch
+        # (BaseCallbackManager.__init__, adding its handler) by hand
+        patched = vars(BaseCallbackManager)["__init__"]
+        on = lambda: setattr(BaseCallbackManager, "__init__", patched)  # noqa: E731
+        off = lambda: setattr(BaseCallbackManager, "__init__", patched.__wrapped__)  # noqa: E731
     elif variant not in ("bare", "hand"):
         raise ValueError(variant)
 
@@ -89,8 +110,8 @@ def _setup(variant: str, n_docs: int, k: int):
     store.add_documents([Document(page_content=t, metadata={"n": i}, id=f"doc-{i}") for i, t in enumerate(texts)])
     retriever = store.as_retriever(search_kwargs={"k": k})
     if variant == "hand":
-        _install_hand(retriever, provider, exporter)
-    return retriever, exporter
+        on, off = _install_hand(retriever, provider, exporter)
+    return retriever, exporter, on, off
 
 
 def _span_shape(span) -> tuple:
@@ -121,8 +142,11 @@ def memobs_reference_span(retriever):
     return span
 
 
-def _install_hand(retriever, provider, exporter) -> None:
-    """Patch ``BaseRetriever.invoke`` with memobs's span written by hand, all attributes precomputed."""
+def _install_hand(retriever, provider, exporter):
+    """Patch ``BaseRetriever.invoke`` with memobs's span written by hand, all attributes precomputed.
+
+    Returns ``(on, off)``: put the patch in place, take it out.
+    """
     from langchain_core.retrievers import BaseRetriever
     from opentelemetry import context, trace
 
@@ -157,6 +181,14 @@ def _install_hand(retriever, provider, exporter) -> None:
     if _span_shape(exporter.last) != _span_shape(reference):
         raise RuntimeError("the hand-written span differs from memobs's")
     _reference.append(reference)
+
+    def on():
+        BaseRetriever.invoke = invoke
+
+    def off():
+        BaseRetriever.invoke = original
+
+    return on, off
 
 
 _reference: list = []  # the hand worker's reference span, for the "floor" command
@@ -199,7 +231,7 @@ def sdk_floor(retriever_span, rounds: int, calls: int) -> dict[str, list[float]]
 
 def worker(variant: str, n_docs: int, k: int) -> int:
     try:
-        retriever, exporter = _setup(variant, n_docs, k)
+        retriever, exporter, on, off = _setup(variant, n_docs, k)
     except Exception as exc:  # noqa: BLE001 - reported to the driver, not raised
         print(f"unavailable {type(exc).__name__}: {exc}".replace("\n", " "), flush=True)
         return 0
@@ -207,7 +239,21 @@ def worker(variant: str, n_docs: int, k: int) -> int:
         docs = retriever.invoke(QUERY)
     before = exporter.spans
     retriever.invoke(QUERY)
-    print(f"ready {exporter.spans - before} {len(docs)}", flush=True)
+    per_call = exporter.spans - before
+    off()
+    before = exporter.spans
+    retriever.invoke(QUERY)
+    leaked = exporter.spans - before  # spans recorded with the instrumentation off: must be 0
+    on()
+    print(f"ready {per_call} {len(docs)} {leaked}", flush=True)
+
+    def batch(calls: int, instrumented: bool) -> float:
+        (on if instrumented else off)()
+        retriever.invoke(QUERY)  # untimed: the first call after switching
+        start = time.perf_counter()
+        for _ in range(calls):
+            retriever.invoke(QUERY)
+        return (time.perf_counter() - start) / calls
     for line in sys.stdin:
         command = line.split()
         if not command or command[0] == "quit":
@@ -219,11 +265,17 @@ def worker(variant: str, n_docs: int, k: int) -> int:
             print(f"{median(empty)!r} {paired_difference(events, empty)!r} {paired_difference(whole, events)!r}",
                   flush=True)
             continue
-        calls = int(command[1])
-        start = time.perf_counter()
-        for _ in range(calls):
-            retriever.invoke(QUERY)
-        print(f"{(time.perf_counter() - start) / calls!r}", flush=True)
+        if command[0] == "pair":  # "pair calls flip": instrumented and not, in this process
+            calls, flip = int(command[1]), command[2] == "1"
+            if flip:
+                base = batch(calls, False)
+                run = batch(calls, True)
+            else:
+                run = batch(calls, True)
+                base = batch(calls, False)
+            print(f"{run!r} {base!r}", flush=True)
+            continue
+        print(f"{batch(int(command[1]), True)!r}", flush=True)
     return 0
 
 
@@ -249,18 +301,23 @@ def run(quick: bool = False) -> list[Row]:
         for variant, proc in procs.items():
             line = proc.stdout.readline().strip()
             if line.startswith("ready"):
-                _, spans, docs = line.split()
+                _, spans, docs, leaked = line.split()
                 ready[variant] = proc
                 info[variant] = f"{spans} span(s)/call, {docs} docs"
+                if leaked != "0":
+                    info[variant] += f", {leaked} span(s) with it off (NOT switched off)"
             else:
                 info[variant] = line or "worker died"
         results: dict[str, list[float]] = {v: [] for v in ready}
+        bases: dict[str, list[float]] = {v: [] for v in ready}
         names = list(ready)
         for r in range(rounds):
             for variant in (names if r % 2 == 0 else names[::-1]):
                 proc = ready[variant]
-                proc.stdin.write(f"run {calls}\n")
-                results[variant].append(float(proc.stdout.readline()))
+                proc.stdin.write(f"pair {calls} {(r // 2) % 2}\n")
+                run_s, base_s = proc.stdout.readline().split()
+                results[variant].append(float(run_s))
+                bases[variant].append(float(base_s))
         floor = None
         if "hand" in ready:
             ready["hand"].stdin.write(f"floor {calls * 10} {rounds}\n")
@@ -282,8 +339,11 @@ def run(quick: bool = False) -> list[Row]:
         return [Row("8", "LangChain retriever k=10: bare", "not run", info.get("bare", ""))]
     bare = results["bare"]
     rows.append(Row("8", f"LangChain retriever k={k}: bare invoke", us(median(bare)),
-                    f"{n_docs} docs, InMemoryVectorStore + DeterministicFakeEmbedding; {where}"))
-    overheads = {v: paired_difference(results[v], bare) for v in results if v != "bare"}
+                    f"{n_docs} docs, InMemoryVectorStore + DeterministicFakeEmbedding; {where}; overheads below: "
+                    f"instrumented minus uninstrumented batches in the variant's own process "
+                    f"(bare process: {us(paired_difference(results['bare'], bases['bare']))}, i.e. noise)"))
+    overheads = {v: paired_difference(results[v], bases[v]) for v in results if v != "bare"}
+    across = {v: paired_difference(results[v], bare) for v in results if v != "bare"}
     peers = [overheads[v] for v in ("openinference", "openllmetry") if v in overheads]
     for variant in VARIANTS[1:]:
         if variant not in overheads:
@@ -292,7 +352,8 @@ def run(quick: bool = False) -> list[Row]:
         target, ok = "", None
         if variant == "memobs" and peers:
             target, ok = "< both peers", all(overheads["memobs"] < p for p in peers)
-        detail = f"{us(median(results[variant]))} per call; {info[variant]}"
+        detail = (f"{us(median(results[variant]))} per call, {us(median(bases[variant]))} uninstrumented; "
+                  f"{info[variant]}; against the bare process instead: {us(across[variant])}")
         if variant == "memobs":
             detail += _floor_detail(overheads, floor, info)
         rows.append(Row("8", f"  overhead under {variant}", us(overheads[variant]), detail, target, ok))
