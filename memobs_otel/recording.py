@@ -171,7 +171,7 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
                 span_attrs[content_key] = entity.content
     if nested:
         span_attrs[sc.MEMOBS_NESTED] = True
-        span.set_attributes(span_attrs)
+        _set_attributes(span, span_attrs)
         return
     ids = current_ids()
     call_hooks = plugins.has_impls("memobs_entity_attributes")
@@ -196,7 +196,7 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     # validation pass instead of two), in the same order as two calls
     span_attrs.update(totals)
     if span_attrs:
-        span.set_attributes(span_attrs)
+        _set_attributes(span, span_attrs)
     _add_events(span, sc.EVENT_INJECTION, events, spec, ids, shared=call_hooks, clean=clean)
     trace_buffer.remember(span.get_span_context().trace_id, entities)
 
@@ -276,36 +276,48 @@ def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: d
         child.end()
 
 
-# --- events without the SDK re-cleaning clean attributes -------------------------
+# --- events and span attributes without the SDK re-cleaning them ------------------
 # ``Span.add_event`` copies the attributes into a new ``BoundedAttributes``,
 # which runs ``_clean_attribute_value`` over every value and takes a lock per
 # key: ~5 µs of the ~7 µs an injection event with 7 attributes costs, ~50 µs
-# per retrieval of 10. memobs builds those values itself (str, int, float,
-# bool, which the cleaning returns unchanged), so for an attribute dict the
-# cleaning would not change — only plain-typed values, non-empty str keys, no
-# more keys than the event attribute limit, no str longer than the attribute
-# length limit — the event is built as ``add_event`` builds it, minus the
-# cleaning: the public ``BoundedAttributes(limit, None, immutable=True,
-# max_value_len)`` given the dict as its ``_dict``, in an SDK ``Event``, added
-# with the span's ``_add_event`` (which is what ``add_event`` calls). Anything
-# else goes through ``add_event``.
+# per retrieval of 10; then it takes the span's lock once per event.
+# ``Span.set_attributes`` does the same cleaning and locking for each of the
+# ~25 span attributes set after the call (the listed documents, the totals).
+# memobs builds those values itself (str, int, float, bool, which the
+# cleaning returns unchanged), so for attributes the cleaning would not
+# change — only plain-typed values, non-empty str keys, no more keys than the
+# limit allows, no str longer than the attribute length limit — they are
+# stored as the SDK stores them, minus the cleaning:
+#
+# - events: the public ``BoundedAttributes(limit, None, immutable=True,
+#   max_value_len)`` given the dict as its ``_dict``, in an SDK ``Event``;
+#   a retrieval's events are appended to the span's event list under the
+#   span's lock in one ``extend`` (what ``_add_event`` does per event);
+# - span attributes: when none of the keys is on the span yet and they all
+#   fit under the span's attribute limit (nothing would be evicted), the
+#   dict is merged into the span's ``BoundedAttributes`` under the span's and
+#   the attributes' locks (what ``set_attributes`` does per key).
+#
+# Anything else goes through ``add_event`` / ``set_attributes``.
 #
 # These are SDK internals, so the path is used only for span classes whose
-# ``add_event``/``_add_event`` are the SDK ``Span``'s own, and only after a
-# one-time self-check on a private provider showed that an event built this
-# way equals, field for field, the one ``add_event`` builds from the same
-# attributes (type, name, timestamp, attribute type and every instance field
-# but the lock, immutability, deep copy). If the SDK changes so that they
-# differ, or any of these names is gone, memobs uses ``add_event`` only.
+# ``add_event``/``_add_event``/``set_attributes`` are the SDK ``Span``'s own,
+# and only after a one-time self-check on a private provider showed that
+# what it builds equals, field for field, what the public methods build from
+# the same attributes (event type, name, timestamp, attribute type and every
+# instance field but the lock; the span's attributes, their order, dropped
+# count and limits; immutability, deep copy). If the SDK changes so that
+# they differ, or any of these names is gone, memobs uses the public methods.
 
 try:
     from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
     from opentelemetry.sdk.trace import Event as _SdkEvent
     from opentelemetry.sdk.trace import Span as _SdkSpan
+    from opentelemetry.sdk.util import BoundedList as _BoundedList
 except Exception:  # noqa: BLE001 - a different SDK: public add_event only
-    _BoundedAttributes = _SdkEvent = _SdkSpan = None
+    _BoundedAttributes = _SdkEvent = _SdkSpan = _BoundedList = None
 
-FAST_EVENTS = True  # False: always Span.add_event (tests compare both)
+FAST_EVENTS = True  # False: always Span.add_event / set_attributes (tests compare both)
 _PLAIN_VALUE_TYPES = frozenset((str, int, float, bool))
 _STR_TYPE = frozenset((str,))
 _fast_span_classes: dict[type, bool] = {}
@@ -336,7 +348,7 @@ def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
 
 
 def _verify_fast_events() -> bool:
-    """Once: does an event built by ``_fast_event`` equal the one ``add_event`` builds?"""
+    """Once: do ``_fast_event``/``_extend_events``/``_set_attributes`` store what the public methods store?"""
     global _fast_events_verified
     if _fast_events_verified is not None:
         return _fast_events_verified
@@ -349,31 +361,48 @@ def _verify_fast_events() -> bool:
         from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
         provider = TracerProvider(sampler=ALWAYS_ON, resource=Resource.get_empty(), shutdown_on_exit=False)
-        span = provider.get_tracer("memobs.selfcheck").start_span("memobs.selfcheck")
+        tracer = provider.get_tracer("memobs.selfcheck")
+        start = {"memobs.start": "s"}
         attrs = {"memobs.s": "text", "memobs.i": 7, "memobs.f": 0.5, "memobs.b": True}
-        span.add_event("memobs.selfcheck", dict(attrs), timestamp=1)
+        span_attrs = {"memobs.n": 3, "memobs.t": "tokens", "memobs.x": 0.25, "memobs.y": False}
+        public_span = tracer.start_span("memobs.selfcheck", attributes=start)
+        public_span.add_event("memobs.selfcheck", dict(attrs), timestamp=1)
+        public_span.add_event("memobs.selfcheck", dict(attrs), timestamp=2)
+        public_span.set_attributes(dict(span_attrs))
+        public_span.end()
+        span = tracer.start_span("memobs.selfcheck", attributes=start)
+        if not _span_class_ok(type(span)):
+            raise TypeError("not the SDK span")
         limits = span._limits
-        event = _fast_event("memobs.selfcheck", dict(attrs), limits.max_event_attributes,
-                            limits.max_attribute_length, 1)
-        if event is not None and _span_class_ok(type(span)):
-            span._add_event(event)
+        built = [_fast_event("memobs.selfcheck", dict(attrs), limits.max_event_attributes,
+                             limits.max_attribute_length, t) for t in (1, 2)]
+        if None in built or not _extend_events(span, built) or not _merge_attributes(span, dict(span_attrs)):
+            raise ValueError("fast path refused plain attributes")
         span.end()
-        public, fast = span.events
 
-        def fields(bounded) -> dict:
-            return {key: value for key, value in vars(bounded).items() if key != "_lock"}
+        def fields(obj) -> dict:
+            return {key: value for key, value in vars(obj).items() if key not in ("_lock", "_attributes")}
 
+        fast_events, public_events = span.events, public_span.events
         try:
-            fast.attributes["memobs.x"] = 1
+            fast_events[0].attributes["memobs.x"] = 1
             immutable = False
         except TypeError:
             immutable = True
-        ok = (type(fast) is type(public) and type(fast.attributes) is type(public.attributes)
-              and fast.name == public.name and fast.timestamp == public.timestamp
-              and list(fast.attributes.items()) == list(public.attributes.items()) == list(attrs.items())
-              and fields(fast.attributes) == fields(public.attributes)
-              and fast.dropped_attributes == public.dropped_attributes == 0
-              and immutable and dict(copy.deepcopy(fast.attributes)) == attrs)
+        ok = (len(fast_events) == len(public_events) == 2
+              and all(type(fast) is type(public) and type(fast.attributes) is type(public.attributes)
+                      and fields(fast) == fields(public)
+                      and list(fast.attributes.items()) == list(public.attributes.items()) == list(attrs.items())
+                      and fields(fast.attributes) == fields(public.attributes)
+                      and fast.dropped_attributes == public.dropped_attributes == 0
+                      for fast, public in zip(fast_events, public_events))
+              and immutable and dict(copy.deepcopy(fast_events[0].attributes)) == attrs
+              and type(span._attributes) is type(public_span._attributes)
+              and list(span.attributes.items()) == list(public_span.attributes.items())
+              == list({**start, **span_attrs}.items())
+              and fields(span._attributes) == fields(public_span._attributes)
+              and fields(span._events) == {"dropped": 0, "_dq": span._events._dq}
+              and public_span._events.dropped == 0)
     except Exception:  # noqa: BLE001 - any surprise: public add_event only
         ok = False
     _fast_events_verified = ok
@@ -381,9 +410,11 @@ def _verify_fast_events() -> bool:
 
 
 def _span_class_ok(cls: type) -> bool:
-    return (_SdkSpan is not None and isinstance(cls, type) and issubclass(cls, _SdkSpan)
+    return (_SdkSpan is not None and _BoundedList is not None and isinstance(cls, type)
+            and issubclass(cls, _SdkSpan)
             and getattr(cls, "add_event", None) is _SdkSpan.add_event
-            and getattr(cls, "_add_event", None) is _SdkSpan._add_event)
+            and getattr(cls, "_add_event", None) is _SdkSpan._add_event
+            and getattr(cls, "set_attributes", None) is _SdkSpan.set_attributes)
 
 
 def _fast_events_for(span) -> bool:
@@ -396,6 +427,44 @@ def _fast_events_for(span) -> bool:
     return ok
 
 
+def _extend_events(span, built: list) -> bool:
+    """Append SDK ``Event``s to ``span`` as ``_add_event`` would, under one lock; False if it refused."""
+    if not built:
+        return True
+    events = span._events
+    if type(events) is not _BoundedList:
+        return False
+    with span._lock:
+        if span._end_time is not None:
+            return False  # ended: the public path warns as the SDK does
+        events.extend(built)
+    return True
+
+
+def _merge_attributes(span, attrs: dict) -> bool:
+    """``span.set_attributes(attrs)`` for attributes the SDK would store unchanged and
+    none of which is set yet; False (nothing done) otherwise."""
+    bounded = span._attributes
+    if type(bounded) is not _BoundedAttributes:
+        return False
+    stored = bounded._dict
+    maxlen = bounded.maxlen
+    if (bounded._immutable or (maxlen is not None and len(stored) + len(attrs) > maxlen)
+            or not _unchanged(attrs, None, bounded.max_value_len) or not stored.keys().isdisjoint(attrs)):
+        return False
+    with span._lock:
+        if span._end_time is not None:
+            return False
+        with bounded._lock:
+            stored.update(attrs)
+    return True
+
+
+def _set_attributes(span, attrs: dict) -> None:
+    if not (FAST_EVENTS and _fast_events_for(span) and _merge_attributes(span, attrs)):
+        span.set_attributes(attrs)
+
+
 def _put_events(span, name: str, events: list[dict], shared: bool = False, clean: bool = False) -> None:
     if not (FAST_EVENTS and _fast_events_for(span)):
         for attrs in events:
@@ -403,10 +472,10 @@ def _put_events(span, name: str, events: list[dict], shared: bool = False, clean
         return
     limits = span._limits
     max_attrs, max_len = limits.max_event_attributes, limits.max_attribute_length
-    add = span._add_event
     bounded_attributes, event = _BoundedAttributes, _SdkEvent
     # clean attributes under no length limit: only the count can be over a limit
     trusted = clean and max_len is None
+    built: list = []
     for attrs in events:
         if shared:
             attrs = dict(attrs)
@@ -414,9 +483,16 @@ def _put_events(span, name: str, events: list[dict], shared: bool = False, clean
             # what _fast_event builds, inlined
             bounded = bounded_attributes(max_attrs, None, True, max_len)
             bounded._dict = attrs
-            add(event(name, bounded))
-        else:
+            built.append(event(name, bounded))
+        else:  # the SDK would change these: its own add_event, in rank order
+            if not _extend_events(span, built):
+                for ev in built:
+                    span._add_event(ev)
+            built = []
             span.add_event(name, attrs)
+    if not _extend_events(span, built):
+        for ev in built:
+            span._add_event(ev)  # an ended span: the SDK's own warning
 
 
 # --- the call wrapper ---------------------------------------------------------

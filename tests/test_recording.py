@@ -305,13 +305,14 @@ def test_cite_on_current_span(spans, tracer_provider):
 
 
 def _shape(exporter):
-    """Every finished span's name, attributes and events, with the event attributes' types and limits."""
+    """Every finished span's name, attributes (in order, with the dropped count) and events,
+    with the event attributes' types and limits."""
     out = []
     for s in exporter.get_finished_spans():
         evs = [(e.name, list(e.attributes.items()), type(e.attributes), e.dropped_attributes,
                 getattr(e.attributes, "maxlen", None), getattr(e.attributes, "max_value_len", None))
                for e in s.events]
-        out.append((s.name, sorted(s.attributes.items()), evs))
+        out.append((s.name, list(s.attributes.items()), s.dropped_attributes, s.dropped_events, evs))
     return out
 
 
@@ -367,8 +368,13 @@ def test_fast_events_equal_add_event(spans, monkeypatch):
 
     fast, public = _record_both_ways(monkeypatch, spans, calls)
     assert fast == public
-    assert len(fast) == 4 and all(t is BoundedAttributes for span in fast for _, _, t, *_ in span[2])
-    assert ("memobs.entity.content", "First memory with a lifecycle.") in fast[3][2][0][1]
+    assert len(fast) == 4 and all(t is BoundedAttributes for span in fast for _, _, t, *_ in span[4])
+    assert ("memobs.entity.content", "First memory with a lifecycle.") in fast[3][4][0][1]
+    # the span attributes set after the call, in the order the SDK keeps them
+    assert [key for key, _ in fast[1][1]][-7:] == [
+        "gen_ai.memory.record.count", "retrieval.documents.0.document.id",
+        "retrieval.documents.0.document.score", "retrieval.documents.1.document.id",
+        "memobs.injection.count", "memobs.injection.tokens", "memobs.tokenizer"]
 
 
 def test_fast_events_fall_back_for_values_the_sdk_would_change(spans, monkeypatch):
@@ -377,7 +383,7 @@ def test_fast_events_fall_back_for_values_the_sdk_would_change(spans, monkeypatc
     with registered(_ListAdder()):
         fast, public = _record_both_ways(monkeypatch, spans, lambda: search_playbooks("refund", k=2))
     assert fast == public
-    attrs = dict(fast[0][2][0][1])
+    attrs = dict(fast[0][4][0][1])
     assert attrs["team.tags"] == ("a", "b") and attrs["team.owner"] == "owner-1"
 
 
@@ -389,7 +395,8 @@ def test_fast_events_keep_the_span_limits(monkeypatch):
     from memobs_otel import config
 
     for limits in (SpanLimits(max_event_attributes=4), SpanLimits(max_attribute_length=12),
-                   SpanLimits(max_events=1), SpanLimits(max_event_attributes=9, max_attribute_length=40)):
+                   SpanLimits(max_events=1), SpanLimits(max_event_attributes=9, max_attribute_length=40),
+                   SpanLimits(max_span_attributes=6), SpanLimits(max_span_attributes=0)):
         exporter = InMemorySpanExporter()
         provider = TracerProvider(span_limits=limits)
         provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -458,4 +465,39 @@ def test_fast_events_check_values_of_plugin_built_entities(spans, monkeypatch):
     with registered(_OddEntities()):
         fast, public = _record_both_ways(monkeypatch, spans, lambda: odd_search("q"))
     assert fast == public
-    assert [dict(e[1])["memobs.entity.id"] for e in fast[0][2]] == [7, "key-9", "s"]
+    assert [dict(e[1])["memobs.entity.id"] for e in fast[0][4]] == [7, "key-9", "s"]
+
+
+def test_fast_span_attributes_only_when_the_sdk_would_store_them_unchanged(tracer_provider):
+    from memobs_otel import recording
+
+    span = tracer_provider.get_tracer("t").start_span("s", attributes={"a": 1})
+    assert recording._merge_attributes(span, {"a": 2}) is False  # already set: the SDK would move it
+    assert recording._merge_attributes(span, {"b": [1]}) is False  # a list: the SDK makes it a tuple
+    assert recording._merge_attributes(span, {"": 1}) is False  # an empty key: the SDK drops it
+    assert recording._merge_attributes(span, {"b": 2, "c": "x"}) is True
+    span.end()
+    assert recording._merge_attributes(span, {"d": 3}) is False  # ended: the public path warns
+    assert recording._extend_events(span, [object()]) is False
+    assert list(span.attributes.items()) == [("a", 1), ("b", 2), ("c", "x")]
+    assert span.attributes is not None and len(span.events) == 0
+
+
+def test_a_hook_sees_span_attributes_set_before_it_and_the_totals_follow(spans, monkeypatch):
+    from test_faults import registered
+
+    seen = []
+
+    class Peek:
+        @memobs.hookimpl
+        def memobs_entity_attributes(self, entity, attributes):
+            from opentelemetry import trace
+
+            seen.append(dict(trace.get_current_span().attributes).get("gen_ai.memory.record.count"))
+
+    with registered(Peek()):
+        fast, public = _record_both_ways(monkeypatch, spans, lambda: search_playbooks("refund", k=2))
+    assert fast == public
+    assert seen == [2, 2, 2, 2]
+    assert [key for key, _ in fast[0][1]][-3:] == [
+        "memobs.injection.count", "memobs.injection.tokens", "memobs.tokenizer"]
