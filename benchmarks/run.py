@@ -4,7 +4,8 @@
 
 Sections (the README's Performance section explains each row and what limits it):
 1-3 decorator overhead and kill switch, 4 tokens and fingerprints,
-5-7 the SQLite store (``bench_store``), 8 LangChain peers.
+5-7 the SQLite store (``bench_store``), 8 LangChain peers (wall clock, and
+instructions counted under callgrind: ``instructions``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 
 from .common import Row, format_table
 
-SECTIONS = ("overhead", "tokens", "store", "peers")
+SECTIONS = ("overhead", "tokens", "store", "peers", "instructions")
 
 
 def collect(quick: bool = False, full: bool = False, only: set[str] | None = None) -> list[Row]:
@@ -39,6 +40,10 @@ def collect(quick: bool = False, full: bool = False, only: set[str] | None = Non
         from . import bench_peers
 
         rows += bench_peers.run(quick)
+    if "instructions" in wanted:
+        from . import bench_instructions
+
+        rows += bench_instructions.run(quick)
     return rows
 
 

@@ -5,6 +5,7 @@ Benchmarks are not tests: nothing here looks at a timing.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -79,3 +80,17 @@ def test_command_line_quick(capsys):
     assert run.main(["--quick", "--only", "overhead"]) == 0
     out = capsys.readouterr().out
     assert "decorated search k=10" in out and "medians of interleaved rounds" in out
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
+def test_instruction_rows():
+    rows = run.collect(quick=True, only={"instructions"})
+    assert names(rows) == [
+        "LangChain k=10, instructions per call: bare (callgrind)",
+        "  instructions over bare under memobs",
+        "  instructions over bare under openinference",
+        "  instructions over bare under openllmetry",
+    ]
+    assert rows[0].figure.endswith(" M"), rows[0].detail
+    assert rows[1].figure.endswith(" k"), rows[1].detail  # memobs always runs
+    assert int(rows[1].figure[:-2].replace(",", "")) > 0  # recording costs something: it really ran

@@ -1,0 +1,187 @@
+"""Section 8, counted: instructions per LangChain call, every variant in one process.
+
+The wall-clock peer figures (``bench_peers``) move by ±30 % from run to run
+on a shared 2-core machine, more than the differences being compared. This
+section counts instructions instead, with valgrind's callgrind, which gives
+the same count for the same code and inputs whatever else the machine does:
+
+- one process holds the retriever of ``bench_peers`` (``InMemoryVectorStore``,
+  300 documents, k=10) and all three instrumentations, installed once and
+  switched on one at a time (memobs by ``instrument``/``uninstrument``,
+  OpenInference by its instrumentor, OpenLLMetry by swapping its one
+  LangChain patch, as ``bench_peers`` does), so every variant runs on the
+  same heap, the same LangChain objects and the same SDK provider;
+- for each variant the process makes ``calls`` warm calls between two
+  counter dumps (``callgrind_control --dump``); the figure is the count per
+  call minus the bare call's.
+
+Instructions are not time (a cache miss costs no instruction, a C call
+many), so the wall-clock rows stay the figure of record; this one says
+which variant does more work, reproducibly. Needs ``valgrind``; the peers
+run from their venv (``benchmarks/setup_peers.sh``), without it bare and
+memobs run from the current venv and the peer rows say so.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from .common import Row
+
+VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
+
+
+# --- the worker (runs under callgrind) --------------------------------------------
+
+def _switches(provider) -> dict:
+    """(on, off) per variant whose package is installed, all in this process."""
+    import memobs_otel as memobs
+
+    memobs.configure(db_path=None, tracer_provider=provider)
+    nothing = lambda: None  # noqa: E731
+    switches = {
+        "bare": (nothing, nothing),
+        "memobs": (lambda: memobs.instrument("langchain"), lambda: memobs.uninstrument("langchain")),
+    }
+    try:
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+    except ImportError:
+        pass
+    else:
+        openinference = LangChainInstrumentor()
+        switches["openinference"] = (lambda: openinference.instrument(tracer_provider=provider),
+                                     openinference.uninstrument)
+    try:
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+    except ImportError:
+        pass
+    else:
+        from langchain_core.callbacks import BaseCallbackManager
+
+        plain_init = vars(BaseCallbackManager)["__init__"]
+        LangchainInstrumentor().instrument(tracer_provider=provider)
+        patched_init = vars(BaseCallbackManager)["__init__"]
+        setattr(BaseCallbackManager, "__init__", plain_init)  # see bench_peers: its uninstrument() leaves it
+        switches["openllmetry"] = (lambda: setattr(BaseCallbackManager, "__init__", patched_init),
+                                   lambda: setattr(BaseCallbackManager, "__init__", plain_init))
+    return switches
+
+
+def worker(calls: int, n_docs: int, k: int) -> int:
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+    from langchain_core.vectorstores import InMemoryVectorStore
+    from opentelemetry import trace
+
+    from .bench_peers import QUERY
+    from .texts import memory_texts
+    from .tracing import make_provider
+
+    provider = make_provider()
+    trace.set_tracer_provider(provider)
+    switches = _switches(provider)
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=64))
+    store.add_documents([Document(page_content=t, metadata={"n": i}, id=f"doc-{i}")
+                         for i, t in enumerate(memory_texts(n_docs, seed=5))])
+    retriever = store.as_retriever(search_kwargs={"k": k})
+    for on, off in switches.values():  # warm every path once
+        on()
+        for _ in range(20):
+            retriever.invoke(QUERY)
+        off()
+
+    def mark(label: str) -> None:
+        print(label, flush=True)
+        sys.stdin.readline()  # the driver dumps the counters, then answers
+
+    for variant in (v for v in VARIANTS if v in switches):
+        on, off = switches[variant]
+        on()
+        retriever.invoke(QUERY)
+        mark(f"before-{variant}")
+        for _ in range(calls):
+            retriever.invoke(QUERY)
+        mark(f"after-{variant}")
+        off()
+    return 0
+
+
+# --- the driver ------------------------------------------------------------------
+
+def _total(path: str) -> int:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise ValueError(f"{path}: no totals line")
+
+
+def count(calls: int, n_docs: int, k: int, python: str) -> dict[str, float]:
+    """Instructions per call of each variant (not yet minus bare)."""
+    from .bench_peers import ROOT
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             python, "-m", "benchmarks.bench_instructions", "--worker", str(calls), str(n_docs), str(k)],
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), MEMOBS_ENABLED="true", OTEL_SDK_DISABLED="false"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        labels = []
+        try:
+            for line in proc.stdout:
+                label = line.strip()
+                subprocess.run(["callgrind_control", "--dump=" + label, str(proc.pid)],
+                               capture_output=True, check=False, timeout=120)
+                labels.append(label)
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=600)
+        # one file per dump, numbered in order; each holds the counts since the previous dump
+        dumps = sorted((p for p in glob.glob(out + ".*") if p.rsplit(".", 1)[1].isdigit()),
+                       key=lambda p: int(p.rsplit(".", 1)[1]))
+        if len(dumps) < len(labels):
+            raise RuntimeError(f"{len(dumps)} callgrind dumps for {len(labels)} marks")
+        totals = dict(zip(labels, (_total(p) for p in dumps)))
+    return {v: totals[f"after-{v}"] / calls for v in VARIANTS if f"after-{v}" in totals}
+
+
+def run(quick: bool = False) -> list[Row]:
+    from .bench_peers import BENCH_PYTHON, _python
+
+    calls, n_docs, k = (3, 30, 10) if quick else (100, 300, 10)
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        return [Row("8", "LangChain k=10, instructions per call (callgrind)", "not run", "needs valgrind")]
+    python = _python()
+    where = "bench venv" if python == str(BENCH_PYTHON) else "current venv: no peers (run benchmarks/setup_peers.sh)"
+    try:
+        per_call = count(calls, n_docs, k, python)
+    except Exception as exc:  # noqa: BLE001 - a figure missing, not a crash
+        return [Row("8", "LangChain k=10, instructions per call (callgrind)", "not run", f"{type(exc).__name__}: {exc}")]
+    bare = per_call["bare"]
+    over = {v: per_call[v] - bare for v in VARIANTS[1:] if v in per_call}
+    rows = [Row("8", f"LangChain k={k}, instructions per call: bare (callgrind)", f"{bare / 1e6:,.2f} M",
+                f"{calls} calls per variant, all variants in one process under callgrind; {n_docs} docs; {where}")]
+    for variant in VARIANTS[1:]:
+        if variant not in over:
+            rows.append(Row("8", f"  instructions over bare under {variant}", "not run", f"{variant} not installed"))
+            continue
+        extra = over[variant]
+        target, ok = "", None
+        if variant == "memobs":
+            peers = [over[p] for p in ("openinference", "openllmetry") if p in over]
+            target, ok = "< both peers", all(extra < p for p in peers) if peers else None
+        rows.append(Row("8", f"  instructions over bare under {variant}", f"{extra / 1e3:,.0f} k", "",
+                        target, ok))
+    return rows
+
+
+if __name__ == "__main__" and len(sys.argv) >= 2 and sys.argv[1] == "--worker":
+    sys.exit(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
