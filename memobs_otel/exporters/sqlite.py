@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ..store.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect_for_write
-from ..store.records import from_readable_span
+from ..store.records import READABLE_SPANS
 from ..store.retention import apply_retention, retention_from_env
 from ..store.writer import Writer
 
@@ -91,11 +91,11 @@ class SQLiteSpanExporter(SpanExporter):
             with self._lock:
                 if self._stopped:
                     return SpanExportResult.FAILURE
-                records = [from_readable_span(span) for span in spans]
                 conn = self._connection()
                 if self._writer is None or self._writer.conn is not conn:
                     self._writer = Writer(conn, self._retries)  # keeps the entity cache warm
-                self._writer.write(records)
+                # the spans are read in place (no SpanRecord copies): see records.py
+                self._writer.write_spans(spans, READABLE_SPANS)
                 self._maybe_retention(conn)
             return SpanExportResult.SUCCESS
         except Exception as exc:  # never reach the host application

@@ -17,16 +17,34 @@ injected again. ``last_seen_ns`` is written with the row (new entity,
 changed field) and refreshed in bulk when the injection index is merged;
 readers that need the exact last injection use the injection rows.
 
+Keys: every entity of the file, when it has at most ``LIMIT`` of them
+(*complete* mode). The writer then gives a key it does not know the next
+free pk on the spot, with no lookup: a key missing from a complete cache
+is a new entity. A cache starts complete by reading every key once (tens
+of ms for 50k entities); a commit by another connection is caught up by
+reading the keys past the highest pk it knows (new entities always get
+``MAX(pk) + 1``, and deletions move ``entities_generation``). Past
+``LIMIT`` entities the cache is bounded instead and looks unknown keys up
+one by one.
+
 Validity: the cache only ever holds what was read or written inside a
 write transaction. At the start of each one, :meth:`EntityCache.sync`
-forgets the rows when another connection committed since
-(``PRAGMA data_version``) and everything when catalog rows were deleted
-(``entities_generation``, moved by the rebuild after purge or retention).
+forgets the rows (and catches the keys up) when another connection
+committed since (``PRAGMA data_version``), and everything when catalog rows
+were deleted (``entities_generation``, moved by the rebuild after purge or
+retention). A rolled-back batch takes back the keys it added
+(:meth:`EntityCache.rollback`).
+
+Rows are kept as tuples (the garbage collector stops tracking a tuple of
+plain values; 50k lists would be scanned by every full collection) and
+turned into lists only while a batch changes them.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from itertools import compress
+from operator import is_not
 from typing import Iterable
 
 from . import catalog, state
@@ -51,7 +69,24 @@ _UPDATE_SQL = "UPDATE entities SET " + ", ".join(
 ) + " WHERE pk = ?"
 
 
-def core_of(row: list) -> tuple:
+_CONTENT = (_AT["content_t"], _AT["content_hash"], _AT["simhash"])
+_CREATED = (_AT["created_t"], _AT["created_at"], _AT["created_ns"])
+_NONES = (None,) * len(COLUMNS)
+# which columns a new entity's row sets -> its INSERT (no NULL is bound)
+_INSERTS: dict[tuple[bool, ...], str] = {}
+
+
+def _insert_sql(mask: tuple[bool, ...]) -> str:
+    sql = _INSERTS.get(mask)
+    if sql is None:
+        names = ("pk", "entity_type", "entity_id", *compress(COLUMNS, mask))
+        sql = _INSERTS[mask] = (
+            f"INSERT INTO entities ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+        )
+    return sql
+
+
+def core_of(row) -> tuple:
     """What the writer's fast path compares: (content_hash, simhash, created_at, first_seen_ns)."""
     return (row[_CORE[0]], row[_CORE[1]], row[_CORE[2]], row[FIRST])
 
@@ -59,77 +94,114 @@ def core_of(row: list) -> tuple:
 class EntityCache:
     """One writer's cache; see the module docstring."""
 
-    LIMIT = 262_144  # entities kept; past it the cache starts over
-    _CHUNK = 400  # keys per lookup statement
+    LIMIT = 262_144  # entities kept; past it the cache is bounded and starts over when full
 
     def __init__(self) -> None:
         self.forget()
 
     def forget(self) -> None:
         self.pks: dict[tuple[str, str], int] = {}
-        self.rows: dict[int, list] = {}
+        self.rows: dict[int, tuple | list] = {}  # pk -> catalog row (a list while a batch changes it)
         self.core: dict[int, tuple] = {}
         self.generation: int | None = None
         self.data_version: int | None = None
-        self._new: dict[int, tuple[str, str]] = {}  # pk -> key, inserted by flush
+        # complete: ``pks`` holds every entity of the file, ``top`` its highest pk
+        self.complete = False
+        self.top = 0
+        self._start_top = 0
+        self._next = 0  # the last pk given out (this batch's new entities take the next ones)
+        self._conn: sqlite3.Connection | None = None
+        self._new: dict[int, tuple[str, str]] = {}  # pk -> key, added by this batch
         self._dirty: set[int] = set()
+        self._touched: list[int] = []  # pks whose row is a list in this batch
 
     def sync(self, conn: sqlite3.Connection) -> None:
-        """Start of a write transaction: drop what may be stale."""
+        """Start of a write transaction: drop what may be stale, catch the keys up."""
+        self._new, self._dirty, self._touched = {}, set(), []
         generation = state.read(conn, ENTITIES_GENERATION_KEY, None) if state.has_state(conn) else None
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if generation != self.generation or len(self.pks) > self.LIMIT:
+        top = conn.execute("SELECT COALESCE(MAX(pk), 0) FROM entities").fetchone()[0]
+        if generation != self.generation or len(self.pks) > self.LIMIT or (self.complete and top < self.top):
             self.forget()
         elif version != self.data_version:
             self.rows, self.core = {}, {}
         self.generation, self.data_version = generation, version
-        self._new, self._dirty = {}, set()
+        if self.complete:
+            if top > self.top:  # entities another connection added: pks past ours
+                self._read_keys(conn, "WHERE pk > ?", (self.top,))
+                self.top = top
+        elif not self.pks:
+            count = conn.execute("SELECT COUNT(*) FROM entities").fetchone()[0]
+            if count <= self.LIMIT:
+                self._read_keys(conn, "", ())
+                self.complete, self.top = True, top
+        self._start_top = self.top
+        self._next = top
+        self._conn = conn
+
+    def _read_keys(self, conn: sqlite3.Connection, where: str, args: tuple) -> None:
+        pks = self.pks
+        for pk, entity_type, entity_id in conn.execute(
+            f"SELECT pk, entity_type, entity_id FROM entities {where}", args
+        ):
+            pks[(entity_type, entity_id)] = pk
+
+    def rollback(self) -> None:
+        """The batch was rolled back: take back its new keys and the rows it changed."""
+        pks = self.pks
+        for key in self._new.values():
+            pks.pop(key, None)
+        self.top = self._start_top
+        self.rows, self.core = {}, {}
+        self._new, self._dirty, self._touched = {}, set(), []
 
     # -- keys ---------------------------------------------------------------
-    def resolve(self, conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> dict:
-        """Give every key a pk (a new entity gets the next free one; its row
-        is inserted by :meth:`flush`). Returns ``pks``."""
-        pks = self.pks
-        missing = [key for key in dict.fromkeys(keys) if key not in pks]  # first-seen order
-        for start in range(0, len(missing), self._CHUNK):
-            chunk = missing[start : start + self._CHUNK]
-            values = ", ".join("(?, ?)" for _ in chunk)
-            # the keys drive, each found through the unique index
-            for pk, entity_type, entity_id in conn.execute(
-                f"SELECT e.pk, e.entity_type, e.entity_id FROM (VALUES {values}) AS k"
-                " CROSS JOIN entities e ON e.entity_type = k.column1 AND e.entity_id = k.column2",
-                [part for key in chunk for part in key],
-            ):
-                pks[(entity_type, entity_id)] = pk
-        new = [key for key in missing if key not in pks]
-        if new:
-            next_pk = conn.execute("SELECT COALESCE(MAX(pk), 0) FROM entities").fetchone()[0]
-            for key in new:
-                next_pk += 1
-                pks[key] = next_pk
-                self.rows[next_pk] = [None] * len(COLUMNS)
-                self._new[next_pk] = key
-        return pks
+    def add(self, key: tuple[str, str]) -> int:
+        """The pk of a key not in ``pks`` (inside a batch, after :meth:`sync`):
+        a new entity gets the next free pk (its row is inserted by
+        :meth:`flush`); a bounded cache first looks the key up."""
+        if not self.complete:
+            row = self._conn.execute(
+                "SELECT pk FROM entities WHERE entity_type = ? AND entity_id = ?", key
+            ).fetchone()
+            if row is not None:
+                self.pks[key] = row[0]
+                return row[0]
+        self._next += 1
+        pk = self._next
+        if self.complete:
+            self.top = pk
+        self.pks[key] = pk
+        self.rows[pk] = [None] * len(COLUMNS)
+        self._touched.append(pk)
+        self._new[pk] = key
+        return pk
 
     def load(self, conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
         """Read the stored rows of ``entity_pks`` not in the cache."""
-        rows = self.rows
+        rows, core = self.rows, self.core
         wanted = [pk for pk in set(entity_pks) if pk not in rows]
         select = ", ".join(COLUMNS)
-        for start in range(0, len(wanted), self._CHUNK):
-            chunk = wanted[start : start + self._CHUNK]
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
             marks = ", ".join("?" for _ in chunk)
-            for pk, *values in conn.execute(
-                f"SELECT pk, {select} FROM entities WHERE pk IN ({marks})", chunk
-            ):
-                rows[pk] = values
-                self.core[pk] = core_of(values)
+            for row in conn.execute(f"SELECT pk, {select} FROM entities WHERE pk IN ({marks})", chunk):
+                values = row[1:]
+                rows[row[0]] = values
+                core[row[0]] = core_of(values)
 
     # -- catalog events -----------------------------------------------------
+    def _row(self, pk: int) -> list:
+        row = self.rows[pk]
+        if row.__class__ is tuple:
+            row = self.rows[pk] = list(row)
+            self._touched.append(pk)
+        return row
+
     def observe(self, pk: int, time_ns: int, fields: tuple) -> None:
         """Apply one injection or write event (``catalog.FIELDS`` order) to
         the cached row; the row is written by :meth:`flush` if it changed."""
-        row = self.rows[pk]
+        row = self._row(pk)
         changed = False
         if row[FIRST] is None or time_ns < row[FIRST]:
             row[FIRST] = time_ns
@@ -152,24 +224,57 @@ class EntityCache:
             self._dirty.add(pk)
             self.core[pk] = core_of(row)
 
+    def observe_core(self, time_ns: int, pk: int, content_hash: str, simhash: int, created) -> None:
+        """:meth:`observe` for the usual injection: content hash and simhash
+        set, ``created_at`` set or ``None``, no other catalog field."""
+        row = self._row(pk)
+        changed = False
+        first = row[FIRST]
+        if first is None or time_ns < first:
+            row[FIRST] = time_ns
+            changed = True
+        last = row[LAST]
+        if last is None or time_ns > last:
+            row[LAST] = time_ns
+        time_at, hash_at, simhash_at = _CONTENT
+        if (row[hash_at] != content_hash or row[simhash_at] != simhash) and (
+            row[time_at] is None or time_ns >= row[time_at]
+        ):
+            row[time_at], row[hash_at], row[simhash_at] = time_ns, content_hash, simhash
+            changed = True
+        if created is not None:
+            time_at, at_at, ns_at = _CREATED
+            created_ns = catalog.parse_cached(created)
+            if (row[at_at] != created or row[ns_at] != created_ns) and (
+                row[time_at] is None or time_ns >= row[time_at]
+            ):
+                row[time_at], row[at_at], row[ns_at] = time_ns, created, created_ns
+                changed = True
+        if changed:
+            self._dirty.add(pk)
+            self.core[pk] = core_of(row)
+
     def flush(self, conn: sqlite3.Connection) -> None:
         """Insert the new entities and write the changed columns of the others."""
-        by_shape: dict[tuple[str, ...], list] = {}
+        rows = self.rows
+        by_mask: dict[tuple[bool, ...], list] = {}
         for pk, key in self._new.items():
-            row = self.rows[pk]
-            shape = tuple(COLUMNS[i] for i, v in enumerate(row) if v is not None)
-            by_shape.setdefault(shape, []).append(
-                (pk, *key, *(v for v in row if v is not None))
-            )
-        for shape, rows in by_shape.items():
-            names = ("pk", "entity_type", "entity_id", *shape)
-            conn.executemany(
-                f"INSERT INTO entities ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                rows,
-            )
-        changed = [(*self.rows[pk], pk) for pk in self._dirty.difference(self._new)]
+            row = rows[pk]
+            mask = tuple(map(is_not, row, _NONES))
+            group = by_mask.get(mask)
+            if group is None:
+                group = by_mask[mask] = []
+            group.append((pk, *key, *compress(row, mask)))
+        for mask, group in by_mask.items():
+            conn.executemany(_insert_sql(mask), group)
+        new = self._new
+        changed = [(*rows[pk], pk) for pk in self._dirty if pk not in new]
         if changed:  # every column: a parsed time may go back to NULL ("soon")
             conn.executemany(_UPDATE_SQL, changed)
-        for pk in self._new:
-            self.core[pk] = core_of(self.rows[pk])
-        self._new, self._dirty = {}, set()
+        for pk in self._touched:
+            rows[pk] = tuple(rows[pk])
+        core = self.core
+        for pk in new:
+            if pk not in core:
+                core[pk] = core_of(rows[pk])
+        self._dirty, self._touched = set(), []

@@ -1,9 +1,12 @@
 """A plain, source-neutral form of a finished span.
 
-The SQLite exporter builds these from the SDK's ``ReadableSpan``; the OTLP
-ingester (``memobs ingest``) builds them from OTLP/JSON lines written by the
-Collector's ``file`` exporter. The store's writer only ever sees
-``SpanRecord``s, so both paths yield exactly the same rows.
+The OTLP ingester (``memobs ingest``) builds ``SpanRecord``s from OTLP/JSON
+lines written by the Collector's ``file`` exporter. The SQLite exporter
+hands the SDK's ``ReadableSpan``s to the writer as they are, through
+:data:`READABLE_SPANS`: what the writer reads of a span goes through a
+:class:`SpanSource`, so both paths yield exactly the same rows
+(:func:`from_readable_span` is the ``SpanRecord`` of a ``ReadableSpan``,
+field for field what :data:`READABLE_SPANS` reads).
 
 Ids are ints (``trace_id`` 128-bit, ``span_id`` 64-bit) as in the SDK; the
 store writes them as hex text.
@@ -12,7 +15,8 @@ store writes them as hex text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from operator import attrgetter
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,27 @@ class SpanRecord:
     scope: str = ""
 
 
+class SpanSource(NamedTuple):
+    """How the writer reads one kind of span object.
+
+    ``span(obj)`` gives ``(trace_id, span_id, parent_span_id, name, kind,
+    start_ns, end_ns, status, attributes, resource, scope)`` as in
+    ``SpanRecord`` (``attributes`` / ``resource`` any mapping or ``None``);
+    ``events(obj)`` gives ``(name, time_ns, attributes)`` per event.
+    """
+
+    span: Callable[[Any], tuple]
+    events: Callable[[Any], Iterable[tuple]]
+
+
+_RECORD_EVENT = attrgetter("name", "time_ns", "attributes")
+SPAN_RECORDS = SpanSource(
+    attrgetter("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns",
+               "status", "attributes", "resource", "scope"),
+    lambda record: map(_RECORD_EVENT, record.events),
+)
+
+
 def _plain(attributes) -> dict:
     """A plain ``dict`` copy of an attributes mapping. The SDK's
     ``BoundedAttributes.copy()`` copies its dict in C; ``dict(mapping)`` would
@@ -55,21 +80,54 @@ def _plain(attributes) -> dict:
     return dict(attributes)
 
 
-def from_readable_span(span) -> SpanRecord:
-    """Convert an SDK ``ReadableSpan`` to a ``SpanRecord``."""
+def _readable_span(span) -> tuple:
     ctx = span.context
     parent = span.parent
+    start = span.start_time or 0
+    resource = span.resource
+    scope = span.instrumentation_scope
+    return (
+        ctx.trace_id,
+        ctx.span_id,
+        parent.span_id if parent is not None else None,
+        span.name,
+        span.kind.name,
+        start,
+        span.end_time or start,
+        span.status.status_code.name,
+        span.attributes,
+        resource.attributes if resource else None,
+        scope.name if scope else "",
+    )
+
+
+_EVENT = attrgetter("name", "timestamp", "attributes")
+
+
+def _readable_events(span) -> Iterable[tuple]:
+    return map(_EVENT, span.events)
+
+
+# SDK ``ReadableSpan``s, read in place: no copy of the span or its events
+READABLE_SPANS = SpanSource(_readable_span, _readable_events)
+
+
+def from_readable_span(span) -> SpanRecord:
+    """Convert an SDK ``ReadableSpan`` to a ``SpanRecord`` (what the writer
+    reads of it through :data:`READABLE_SPANS`, attributes copied)."""
+    (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
+     attributes, resource, scope) = _readable_span(span)
     return SpanRecord(
-        trace_id=ctx.trace_id,
-        span_id=ctx.span_id,
-        parent_span_id=parent.span_id if parent is not None else None,
-        name=span.name,
-        kind=span.kind.name,
-        start_ns=span.start_time or 0,
-        end_ns=span.end_time or span.start_time or 0,
-        status=span.status.status_code.name,
-        attributes=_plain(span.attributes),
-        events=tuple(EventRecord(e.name, e.timestamp, _plain(e.attributes)) for e in span.events),
-        resource=_plain(span.resource.attributes) if span.resource else {},
-        scope=span.instrumentation_scope.name if span.instrumentation_scope else "",
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent_span_id,
+        name=name,
+        kind=kind,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        status=status,
+        attributes=_plain(attributes),
+        events=tuple(EventRecord(n, t, _plain(a)) for n, t, a in _readable_events(span)),
+        resource=_plain(resource),
+        scope=scope,
     )

@@ -1,7 +1,11 @@
-"""Write ``SpanRecord``s into a memobs file.
+"""Write spans into a memobs file.
 
 :class:`Writer` is shared by the SQLite span exporter and the OTLP ingester,
 so both produce the same rows (:func:`write_records` is a one-off Writer).
+The ingester gives it ``SpanRecord``s (:meth:`Writer.write`); the exporter
+gives it the SDK's ``ReadableSpan``s as they are, read through
+``records.READABLE_SPANS`` (:meth:`Writer.write_spans`), the very fields
+``from_readable_span`` would copy.
 One call is one transaction (``BEGIN IMMEDIATE``): all of the batch or
 nothing. A span already stored (same ``trace_id`` + ``span_id``) is skipped
 with its events and derived rows, so writing the same spans twice adds
@@ -19,27 +23,32 @@ else from its span.
 Why it is shaped this way (the ingest target is 100k injection events/s):
 every bound parameter costs Python's ``sqlite3`` time, ``None`` most of all
 (it goes through the adapter lookup), and so does an entity lookup per row
-in SQL. So an injection row binds only the columns its event carries (rows
-are grouped by which optional attributes they have), and entity pks and
-catalog rows come from the writer's :class:`~.entity_cache.EntityCache`:
-an injection that repeats what the catalog holds writes no catalog row.
+in SQL. So the usual injection row (the attributes memobs records) goes
+through one statement that binds '' for an absent optional value and
+stores it as NULL (``NULLIF``); any other row binds only the columns its
+event carries (rows grouped by which they are). Entity pks and catalog
+rows come from the writer's :class:`~.entity_cache.EntityCache` (a new
+entity gets its pk on the spot): an injection that repeats what the
+catalog holds writes no catalog row. Each row is a tuple of plain values,
+which the garbage collector stops tracking at its first pass: what a batch
+leaves alive does not make the collector scan the host's heap over and over.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Iterable, Mapping
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Mapping
 
 from .. import semconv as sc
 from . import catalog, entity_index
-from .catalog import WRITE_OP_STATUS, parse_cached, scalar, simhash_to_int, text
+from .catalog import WRITE_OP_STATUS, scalar, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
-from .records import SpanRecord
+from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
 from .entity_cache import EntityCache
 
 _IDS = (sc.USER_ID, sc.SESSION_ID, sc.MEMOBS_REQUEST_ID)
-_EMPTY: Mapping[str, Any] = {}
 _SIMHASHES: dict[str, int | None] = {}  # a pure conversion, shared by all writers
 _SIMHASHES_MAX = 262_144
 
@@ -54,7 +63,7 @@ def write_records(conn: sqlite3.Connection, records: Iterable[SpanRecord], retri
 
 
 class Writer:
-    """Writes batches of ``SpanRecord``s through one connection.
+    """Writes batches of spans through one connection.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``), as
     returned by :func:`memobs_otel.store.connection.connect_for_write`.
@@ -65,28 +74,45 @@ class Writer:
         self.conn = conn
         self.retries = retries
         self.entities = EntityCache()
+        self._resource: tuple[Any, dict, str] = (None, {}, "{}")  # last resource, its copy, JSON
 
     def write(self, records: Iterable[SpanRecord]) -> int:
         """Store ``records`` in one transaction; return how many spans were new."""
-        batch = list(records)
+        return self.write_spans(records, SPAN_RECORDS)
+
+    def write_spans(self, spans: Iterable[Any], source: SpanSource) -> int:
+        """Store ``spans``, read through ``source`` (e.g. ``READABLE_SPANS``
+        for SDK ``ReadableSpan``s), in one transaction; return how many were new."""
+        batch = list(spans)
         if not batch:
             return 0
-        return with_retry(lambda: self._transaction(batch), self.retries)
+        return with_retry(lambda: self._transaction(batch, source), self.retries)
 
-    def _transaction(self, records: list[SpanRecord]) -> int:
+    def _transaction(self, spans: list, source: SpanSource) -> int:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             self.entities.sync(conn)
-            inserted = _write(conn, records, self.entities)
+            inserted = _write(conn, spans, source, self.entities, self._resource_json)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             # the rolled-back batch may have cached pks of rows that are gone
-            self.entities.forget()
+            self.entities.rollback()
             raise
         return inserted
+
+    def _resource_json(self, resource) -> str:
+        """The JSON of a span's resource. The SDK gives every span of a
+        process the same (immutable) resource object: it is encoded once
+        and, for the next spans, only its plain copy compared (in C)."""
+        plain = resource if resource.__class__ is dict else _plain(resource)
+        last, last_plain, encoded = self._resource
+        if resource is not last or plain != last_plain:
+            encoded = _json(plain)
+            self._resource = (resource, dict(plain), encoded)
+        return encoded
 
 
 def _int(value, default=None):
@@ -107,8 +133,12 @@ def _float(value):
         return None
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
+
+
 def _json(attrs: Mapping[str, Any]) -> str:
-    return json.dumps(dict(attrs), separators=(",", ":"), default=str, ensure_ascii=False)
+    # one encoder for all: json.dumps with options builds a new one per call
+    return _ENCODE(attrs if attrs.__class__ is dict else dict(attrs))
 
 
 # The injection columns every row binds, then the optional ones in order.
@@ -132,8 +162,15 @@ _COMMON = frozenset({
     sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_RANK, sc.ENTITY_SCORE, sc.ENTITY_TOKENS,
     sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CREATED_AT, *_IDS,
 })
-_COMMON_SHAPE = ("rank", "score", "content_hash", "simhash", "user_id", "session_id",
-                 "request_id", "created_at")
+# Rows of the usual shape all go through one statement: an absent optional
+# value is bound as '' and stored as NULL by NULLIF (binding None costs an
+# adapter lookup; '' is what every one of these columns reads as "not given").
+_COMMON_SQL = (
+    "INSERT INTO injections (pk, span_pk, trace_id, time_ns, entity_pk, tokens, rank, score,"
+    " content_hash, simhash, user_id, session_id, request_id, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, NULLIF(?, ''), NULLIF(?, ''),"
+    " NULLIF(?, ''), NULLIF(?, ''))"
+)
 
 
 def _insert_sql(columns: tuple[str, ...]) -> str:
@@ -142,8 +179,6 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 
 
 _STATEMENTS: dict[tuple[str, ...], str] = {}
-# which of (score, user, session, request, created) are absent -> shape
-_SHAPES: dict[tuple[bool, ...], tuple[str, ...]] = {}
 
 
 def _statement(shape: tuple[str, ...]) -> str:
@@ -194,7 +229,8 @@ _CONVERT = {
 }
 
 
-def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: EntityCache) -> int:
+def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: EntityCache,
+           resource_json: Callable[[Any], str]) -> int:
     cursor = conn.cursor()
     execute = cursor.execute
     span_pk = execute("SELECT COALESCE(MAX(pk), 0) FROM spans").fetchone()[0]
@@ -202,28 +238,34 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
     deferred = entity_index.present(conn)
     mark = entity_index.merged_pk(conn) if deferred else 0
     injection_pk = entity_index.next_injection_pk(conn, mark) - 1
+    dict_ = dict
 
     # 1. spans: INSERT OR IGNORE, then read back which pks were taken
     first_span_pk = span_pk + 1
     span_rows = []
-    for offset, record in enumerate(records):
-        attrs = record.attributes or _EMPTY
+    read_span = source.span
+    for offset, obj in enumerate(spans):
+        (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
+         attrs, resource, scope) = read_span(obj)
+        if attrs.__class__ is not dict_:
+            attrs = _plain(attrs)
+        get = attrs.get
         span_rows.append((
             first_span_pk + offset,
-            f"{record.trace_id:032x}",
-            f"{record.span_id:016x}",
-            f"{record.parent_span_id:016x}" if record.parent_span_id is not None else None,
-            record.name,
-            record.kind,
-            int(record.start_ns),
-            int(record.end_ns),
-            record.status,
-            text(attrs.get(sc.USER_ID)),
-            text(attrs.get(sc.SESSION_ID)),
-            text(attrs.get(sc.MEMOBS_REQUEST_ID)),
+            f"{trace_id:032x}",
+            f"{span_id:016x}",
+            f"{parent_span_id:016x}" if parent_span_id is not None else None,
+            name,
+            kind,
+            int(start_ns),
+            int(end_ns),
+            status,
+            text(get(sc.USER_ID)),
+            text(get(sc.SESSION_ID)),
+            text(get(sc.MEMOBS_REQUEST_ID)),
             _json(attrs),
-            _json(record.resource or {}),
-            record.scope,
+            resource_json(resource),
+            scope,
         ))
     cursor.executemany(
         "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
@@ -234,17 +276,22 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
     stored = {pk for (pk,) in execute("SELECT pk FROM spans WHERE pk >= ?", (first_span_pk,))}
     if not stored:
         return 0
+    every_span = len(stored) == len(spans)
 
-    # 2. events: one flat tuple per injection; entity pks from the cache
-    pks = entities.pks
-    common: list[list] = []  # rows of the usual shape; [4] is the entity pk or its key
-    other: dict[tuple[str, ...], list[list]] = {}  # shape -> rows
-    unresolved: list[tuple[list, int]] = []  # (rows, index) of rows whose [4] is still a key
+    # 2. events: one flat tuple of plain values per injection (the garbage
+    # collector stops tracking those); entity pks from the cache, a new
+    # entity's given on the spot
+    pk_of = entities.pks.get
+    new_entity = entities.add
+    core_of = entities.core.get
+    common: list[tuple] = []  # rows of the usual shape (``_COMMON_SQL``)
+    other: dict[tuple[str, ...], list[tuple]] = {}  # shape -> rows
     events: list[tuple] = []
-    citations: list[list] = []
-    writes: list[list] = []
-    observed: list[tuple] = []  # (time, entity pk or key, catalog fields) that may change the catalog
-    keys: dict[tuple[str, str], None] = {}  # unknown keys, in first-seen order
+    citations: list[tuple] = []
+    writes: list[tuple] = []
+    # events that may change the catalog: (time, pk, fields) or, for the
+    # usual injection, (time, pk, content_hash, simhash, created_at)
+    observed: list[tuple] = []
     injection_name, citation_name, write_name = sc.EVENT_INJECTION, sc.EVENT_CITATION, sc.EVENT_WRITE
     common_shape = _COMMON.issuperset
     K_USER, K_SESSION, K_REQUEST = _IDS
@@ -254,22 +301,28 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
     simhashes = _SIMHASHES  # hex text -> signed int: each entity repeats its own
     if len(simhashes) > _SIMHASHES_MAX:
         simhashes.clear()
-    pk_of = pks.get
-    core_of = entities.core.get
+    simhash_of = simhashes.get
+    read_events = source.events
     str_, int_, float_ = str, int, float
+    add_common = common.append
+    add_observed = observed.append
 
-    for offset, record in enumerate(records):
+    for offset, obj in enumerate(spans):
         this_span = first_span_pk + offset
-        if this_span not in stored:
+        if not every_span and this_span not in stored:
             continue  # already stored: nothing of it is written twice
         row = span_rows[offset]
         trace_hex = row[1]
         span_ids = (row[9], row[10], row[11])
         span_user, span_session, span_request = span_ids
-        for event in record.events:
-            ev = event.attributes or _EMPTY
+        # what the usual row binds for "none" ('' is stored as NULL)
+        user_or_blank = span_user or ""
+        session_or_blank = span_session or ""
+        request_or_blank = span_request or ""
+        for name, time_ns, ev in read_events(obj):
+            if ev.__class__ is not dict_:
+                ev = _plain(ev)
             get = ev.get
-            name = event.name
             if name == injection_name:
                 entity_type = get(K_TYPE)
                 entity_id = get(K_ID)
@@ -277,15 +330,11 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
                     entity_type = text(entity_type)
                 if entity_id.__class__ is not str_ or not entity_id:
                     entity_id = text(entity_id)
-                if entity_type is None or entity_id is None:
-                    pass  # names no entity: kept whole as an event below
-                else:
+                if entity_type is not None and entity_id is not None:
                     key = (entity_type, entity_id)
                     entity_pk = pk_of(key)
                     if entity_pk is None:
-                        keys[key] = None
-                        entity_pk = key
-                    time_ns = event.time_ns
+                        entity_pk = new_entity(key)
                     if time_ns.__class__ is not int_:
                         time_ns = int(time_ns)
                     tokens = get(K_TOKENS)
@@ -299,60 +348,49 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
                         content_hash = get(K_HASH)
                         simhash = get(K_SIMHASH)
                         created = get(K_CREATED)
-                        user = get(K_USER) or span_user
-                        session = get(K_SESSION) or span_session
-                        request = get(K_REQUEST) or span_request
+                        user = get(K_USER)
+                        session = get(K_SESSION)
+                        request = get(K_REQUEST)
                         if simhash.__class__ is str_:
-                            converted = simhashes.get(simhash)
-                            if converted is None:
-                                converted = simhashes[simhash] = simhash_to_int(simhash)
-                            simhash = converted
+                            raw = simhash
+                            simhash = simhash_of(raw)
+                            if simhash is None:
+                                simhash = simhashes[raw] = simhash_to_int(raw)
+                        else:
+                            simhash = None  # an int, none, ...: the general path converts it
                         if (
                             rank.__class__ is int_ and simhash.__class__ is int_
                             and content_hash.__class__ is str_ and content_hash
                             and (score is None or score.__class__ is float_)
-                            and (created is None or (created.__class__ is str_ and created))
+                            and (created is None or created.__class__ is str_)
                             and (user is None or user.__class__ is str_)
                             and (session is None or session.__class__ is str_)
                             and (request is None or request.__class__ is str_)
                         ):
-                            # rows are tuples of plain values: the garbage collector
-                            # stops tracking them, lists it would scan again and again
-                            optional = (rank, score, content_hash, simhash, user, session, request, created)
+                            if not created:
+                                created = None
                             core = core_of(entity_pk)
                             if (core is None or core[0] != content_hash or core[1] != simhash
-                                    or core[2] != created or time_ns < core[3]):
-                                observed.append((time_ns, entity_pk, (
-                                    content_hash, simhash, None, None, created,
-                                    None, None, None, None, None)))
-                            if None in optional:  # bind no None: leave the column out
-                                absent = (score is None, user is None, session is None,
-                                          request is None, created is None)
-                                shape = _SHAPES.get(absent)
-                                if shape is None:
-                                    shape = _SHAPES[absent] = tuple(
-                                        c for c, v in zip(_COMMON_SHAPE, optional) if v is not None)
-                                rows = other.setdefault(shape, [])
-                                rows.append((injection_pk, this_span, trace_hex, time_ns, entity_pk,
-                                             tokens, *[v for v in optional if v is not None]))
-                            else:
-                                rows = common
-                                rows.append((injection_pk, this_span, trace_hex, time_ns, entity_pk,
-                                             tokens, *optional))
-                            if entity_pk.__class__ is not int_:
-                                unresolved.append((rows, len(rows) - 1))
+                                    or time_ns < core[3] or (created is not None and core[2] != created)):
+                                add_observed((time_ns, entity_pk, content_hash, simhash, created))
+                            add_common((
+                                injection_pk, this_span, trace_hex, time_ns, entity_pk, tokens,
+                                rank, "" if score is None else score, content_hash, simhash,
+                                user or user_or_blank, session or session_or_blank,
+                                request or request_or_blank, created or "",
+                            ))
                             continue
-                    observed.append((time_ns, entity_pk, catalog.event_fields(ev, name)))
+                    add_observed((time_ns, entity_pk, catalog.event_fields(ev, name)))
                     shape, optional = _injection_values(ev, span_ids)
-                    rows = other.setdefault(shape, [])
+                    rows = other.get(shape)
+                    if rows is None:
+                        rows = other[shape] = []
                     rows.append((injection_pk, this_span, trace_hex, time_ns, entity_pk, tokens, *optional))
-                    if entity_pk.__class__ is not int_:
-                        unresolved.append((rows, len(rows) - 1))
                     continue
             else:
                 entity_type = text(get(sc.ENTITY_TYPE))
                 entity_id = text(get(sc.ENTITY_ID))
-            time_ns = int(event.time_ns)
+            time_ns = int(time_ns)
             user = text(get(sc.USER_ID)) or span_user
             session = text(get(sc.SESSION_ID)) or span_session
             request = text(get(sc.MEMOBS_REQUEST_ID)) or span_request
@@ -361,71 +399,64 @@ def _write(conn: sqlite3.Connection, records: list[SpanRecord], entities: Entity
             if entity_type is None or entity_id is None or name == injection_name:
                 continue  # kept as an event; it names no entity to derive a row for
             key = (entity_type, entity_id)
-            keys[key] = None
+            entity_pk = pk_of(key)
+            if entity_pk is None:
+                entity_pk = new_entity(key)
             if name == citation_name:
-                citations.append([
-                    event_pk, this_span, trace_hex, time_ns, key,
+                citations.append((
+                    event_pk, this_span, trace_hex, time_ns, entity_pk,
                     text(get(sc.CITATION_METHOD)), _float(get(sc.CITATION_SCORE)),
                     user, session, request,
-                ])
+                ))
             elif name == write_name:
-                observed.append((time_ns, key, catalog.event_fields(ev, name)))
+                add_observed((time_ns, entity_pk, catalog.event_fields(ev, name)))
                 op = text(get(sc.WRITE_OP))
                 status = WRITE_OP_STATUS.get(op or "", text(get(sc.ENTITY_STATUS)))
-                writes.append([
-                    event_pk, this_span, trace_hex, time_ns, key, op,
+                writes.append((
+                    event_pk, this_span, trace_hex, time_ns, entity_pk, op,
                     status.lower() if status else None,
                     text(get(sc.ENTITY_CONTENT_HASH)), simhash_to_int(get(sc.ENTITY_SIMHASH)),
                     _int(get(sc.ENTITY_TOKENS)),
                     user, session, request,
-                ])
+                ))
 
-    # 3. entity pks for keys the cache did not know (new entities get theirs)
-    if keys:
-        pks = entities.resolve(conn, keys)
-        for rows, index in unresolved:
-            row = rows[index]
-            rows[index] = (*row[:4], pks[row[4]], *row[5:])
-        for values in citations:
-            values[4] = pks[values[4]]
-        for values in writes:
-            values[4] = pks[values[4]]
-    # 4. the catalog: only events that may change it, in (time, arrival) order
+    # 3. the catalog: only events that may change it, in (time, arrival) order
     if observed:
-        observed = [
-            (time_ns, pk if pk.__class__ is int_ else pks[pk], fields)
-            for time_ns, pk, fields in observed
-        ]
-        entities.load(conn, [pk for _, pk, _ in observed])
+        entities.load(conn, [item[1] for item in observed])
         observed.sort(key=_TIME)  # stable: ties go to the later event
-        observe = entities.observe
-        for time_ns, pk, fields in observed:
-            observe(pk, time_ns, fields)
+        observe, observe_core = entities.observe, entities.observe_core
+        for item in observed:
+            if len(item) == 5:
+                observe_core(*item)
+            else:
+                observe(item[1], item[0], item[2])
     entities.flush(conn)
     if common:
-        cursor.executemany(_statement(_COMMON_SHAPE), common)
+        cursor.executemany(_COMMON_SQL, common)
     for shape, rows in other.items():
         cursor.executemany(_statement(shape), rows)
-    cursor.executemany(
-        "INSERT INTO events (pk, span_pk, name, time_ns, user_id, attributes)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        events,
-    )
-    cursor.executemany(
-        "INSERT INTO citations (event_pk, span_pk, trace_id, time_ns, entity_pk, method, score,"
-        " user_id, session_id, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        citations,
-    )
-    cursor.executemany(
-        "INSERT INTO writes (event_pk, span_pk, trace_id, time_ns, entity_pk, op, status,"
-        " content_hash, simhash, tokens, user_id, session_id, request_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        writes,
-    )
+    if events:
+        cursor.executemany(
+            "INSERT INTO events (pk, span_pk, name, time_ns, user_id, attributes)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            events,
+        )
+    if citations:
+        cursor.executemany(
+            "INSERT INTO citations (event_pk, span_pk, trace_id, time_ns, entity_pk, method, score,"
+            " user_id, session_id, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            citations,
+        )
+    if writes:
+        cursor.executemany(
+            "INSERT INTO writes (event_pk, span_pk, trace_id, time_ns, entity_pk, op, status,"
+            " content_hash, simhash, tokens, user_id, session_id, request_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            writes,
+        )
     if deferred:
         entity_index.maybe_merge(conn, mark)
     return len(stored)
 
 
-def _TIME(item):
-    return item[0]
+_TIME = itemgetter(0)
