@@ -35,9 +35,10 @@ were deleted (``entities_generation``, moved by the rebuild after purge or
 retention). A rolled-back batch takes back the keys it added
 (:meth:`EntityCache.rollback`).
 
-Rows are kept as tuples (the garbage collector stops tracking a tuple of
-plain values; 50k lists would be scanned by every full collection) and
-turned into lists only while a batch changes them.
+Rows are tuples, a changed row built anew: the garbage collector stops
+tracking a tuple of plain values at its first pass, while a list per
+entity kept through the batch is promoted by its passes, and enough
+promotions bring on a full collection of the whole (host's) heap.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class EntityCache:
 
     def forget(self) -> None:
         self.pks: dict[tuple[str, str], int] = {}
-        self.rows: dict[int, tuple | list] = {}  # pk -> catalog row (a list while a batch changes it)
+        self.rows: dict[int, tuple] = {}  # pk -> catalog row
         self.core: dict[int, tuple] = {}
         self.generation: int | None = None
         self.data_version: int | None = None
@@ -113,11 +114,10 @@ class EntityCache:
         self._conn: sqlite3.Connection | None = None
         self._new: dict[int, tuple[str, str]] = {}  # pk -> key, added by this batch
         self._dirty: set[int] = set()
-        self._touched: list[int] = []  # pks whose row is a list in this batch
 
     def sync(self, conn: sqlite3.Connection) -> None:
         """Start of a write transaction: drop what may be stale, catch the keys up."""
-        self._new, self._dirty, self._touched = {}, set(), []
+        self._new, self._dirty = {}, set()
         generation = state.read(conn, ENTITIES_GENERATION_KEY, None) if state.has_state(conn) else None
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         top = conn.execute("SELECT COALESCE(MAX(pk), 0) FROM entities").fetchone()[0]
@@ -153,7 +153,7 @@ class EntityCache:
             pks.pop(key, None)
         self.top = self._start_top
         self.rows, self.core = {}, {}
-        self._new, self._dirty, self._touched = {}, set(), []
+        self._new, self._dirty = {}, set()
 
     # -- keys ---------------------------------------------------------------
     def add(self, key: tuple[str, str]) -> int:
@@ -172,8 +172,7 @@ class EntityCache:
         if self.complete:
             self.top = pk
         self.pks[key] = pk
-        self.rows[pk] = [None] * len(COLUMNS)
-        self._touched.append(pk)
+        self.rows[pk] = _NONES
         self._new[pk] = key
         return pk
 
@@ -191,17 +190,13 @@ class EntityCache:
                 core[row[0]] = core_of(values)
 
     # -- catalog events -----------------------------------------------------
-    def _row(self, pk: int) -> list:
-        row = self.rows[pk]
-        if row.__class__ is tuple:
-            row = self.rows[pk] = list(row)
-            self._touched.append(pk)
-        return row
-
+    # A changed row is built anew as a tuple: a list kept per entity through
+    # the batch would be promoted by the garbage collector's passes and
+    # bring on full collections of the host's heap.
     def observe(self, pk: int, time_ns: int, fields: tuple) -> None:
         """Apply one injection or write event (``catalog.FIELDS`` order) to
         the cached row; the row is written by :meth:`flush` if it changed."""
-        row = self._row(pk)
+        row = list(self.rows[pk])
         changed = False
         if row[FIRST] is None or time_ns < row[FIRST]:
             row[FIRST] = time_ns
@@ -220,6 +215,7 @@ class EntityCache:
             for i, v in zip(value_at, values):
                 row[i] = v
             changed = True
+        self.rows[pk] = row = tuple(row)
         if changed:
             self._dirty.add(pk)
             self.core[pk] = core_of(row)
@@ -227,20 +223,26 @@ class EntityCache:
     def observe_core(self, time_ns: int, pk: int, content_hash: str, simhash: int, created) -> None:
         """:meth:`observe` for the usual injection: content hash and simhash
         set, ``created_at`` set or ``None``, no other catalog field."""
-        row = self._row(pk)
+        row = self.rows[pk]
+        new = None
         changed = False
         first = row[FIRST]
         if first is None or time_ns < first:
-            row[FIRST] = time_ns
+            new = list(row)
+            new[FIRST] = time_ns
             changed = True
         last = row[LAST]
         if last is None or time_ns > last:
-            row[LAST] = time_ns
+            if new is None:
+                new = list(row)
+            new[LAST] = time_ns
         time_at, hash_at, simhash_at = _CONTENT
         if (row[hash_at] != content_hash or row[simhash_at] != simhash) and (
             row[time_at] is None or time_ns >= row[time_at]
         ):
-            row[time_at], row[hash_at], row[simhash_at] = time_ns, content_hash, simhash
+            if new is None:
+                new = list(row)
+            new[time_at], new[hash_at], new[simhash_at] = time_ns, content_hash, simhash
             changed = True
         if created is not None:
             time_at, at_at, ns_at = _CREATED
@@ -248,8 +250,12 @@ class EntityCache:
             if (row[at_at] != created or row[ns_at] != created_ns) and (
                 row[time_at] is None or time_ns >= row[time_at]
             ):
-                row[time_at], row[at_at], row[ns_at] = time_ns, created, created_ns
+                if new is None:
+                    new = list(row)
+                new[time_at], new[at_at], new[ns_at] = time_ns, created, created_ns
                 changed = True
+        if new is not None:
+            self.rows[pk] = row = tuple(new)
         if changed:
             self._dirty.add(pk)
             self.core[pk] = core_of(row)
@@ -271,10 +277,8 @@ class EntityCache:
         changed = [(*rows[pk], pk) for pk in self._dirty if pk not in new]
         if changed:  # every column: a parsed time may go back to NULL ("soon")
             conn.executemany(_UPDATE_SQL, changed)
-        for pk in self._touched:
-            rows[pk] = tuple(rows[pk])
         core = self.core
         for pk in new:
             if pk not in core:
                 core[pk] = core_of(rows[pk])
-        self._dirty, self._touched = set(), []
+        self._dirty = set()
