@@ -49,8 +49,7 @@ from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
 from .entity_cache import EntityCache
 
 _IDS = (sc.USER_ID, sc.SESSION_ID, sc.MEMOBS_REQUEST_ID)
-_SIMHASHES: dict[str, int | None] = {}  # a pure conversion, shared by all writers
-_SIMHASHES_MAX = 262_144
+_HIGH_BIT, _TWO_64 = 1 << 63, 1 << 64  # simhash: unsigned 64-bit hex -> SQLite's signed INTEGER
 
 
 def write_records(conn: sqlite3.Connection, records: Iterable[SpanRecord], retries: int = DEFAULT_RETRIES) -> int:
@@ -298,10 +297,6 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     K_TYPE, K_ID, K_RANK, K_SCORE, K_TOKENS = (
         sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_RANK, sc.ENTITY_SCORE, sc.ENTITY_TOKENS)
     K_HASH, K_SIMHASH, K_CREATED = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CREATED_AT
-    simhashes = _SIMHASHES  # hex text -> signed int: each entity repeats its own
-    if len(simhashes) > _SIMHASHES_MAX:
-        simhashes.clear()
-    simhash_of = simhashes.get
     read_events = source.events
     str_, int_, float_ = str, int, float
     add_common = common.append
@@ -352,10 +347,16 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                         session = get(K_SESSION)
                         request = get(K_REQUEST)
                         if simhash.__class__ is str_:
-                            raw = simhash
-                            simhash = simhash_of(raw)
-                            if simhash is None:
-                                simhash = simhashes[raw] = simhash_to_int(raw)
+                            # simhash_to_int, inlined (a cache lookup cost more)
+                            try:
+                                simhash = int(simhash, 16)
+                            except ValueError:
+                                simhash = None
+                            else:
+                                if simhash >= _HIGH_BIT:
+                                    simhash = simhash - _TWO_64 if simhash < _TWO_64 else None
+                                elif simhash < 0:
+                                    simhash = None
                         else:
                             simhash = None  # an int, none, ...: the general path converts it
                         if (
