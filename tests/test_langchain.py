@@ -341,3 +341,27 @@ def test_outer_score_method_changing_the_same_list_in_place_wins(spans, instrume
     memobs.instrument("langchain")
     assert events(spans) == ([expected(i, rank, s / 4) for rank, (i, s) in enumerate(raw)]
                              + [expected(i, rank, s) for rank, (i, s) in enumerate(raw)])
+
+
+def test_score_methods_returning_a_tuple_or_an_iterator(spans, instrumented):
+    class TupleStore(InMemoryVectorStore):
+        def similarity_search_with_score(self, query, k=4, **kwargs):
+            return tuple((d, s / 4) for d, s in super().similarity_search_with_score(query, k, **kwargs))
+
+    class IteratorStore(InMemoryVectorStore):
+        def similarity_search_with_score(self, query, k=4, **kwargs):
+            return iter([(d, s / 4) for d, s in super().similarity_search_with_score(query, k, **kwargs)])
+
+    for cls in (TupleStore, IteratorStore):
+        store = make_store(cls)
+        spans.clear()
+        docs = store.as_retriever(search_kwargs={"k": 2}).invoke("refunds")
+        assert len(docs) == 2  # the iterator reached the caller whole: memobs did not read it
+        memobs.uninstrument("langchain")
+        inner = [(d.id, s) for d, s in store.similarity_search_with_score_by_vector(
+            store.embedding.embed_query("refunds"), 2)]
+        memobs.instrument("langchain")
+        if cls is TupleStore:  # the outer (quartered) scores win
+            assert events(spans) == [expected(i, rank, s / 4) for rank, (i, s) in enumerate(inner)]
+        else:  # the iterator is left alone: the inner method's list gives the scores
+            assert events(spans) == [expected(i, rank, s) for rank, (i, s) in enumerate(inner)]

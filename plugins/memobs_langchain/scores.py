@@ -7,9 +7,10 @@ goes through ``similarity_search_with_score`` — or, with
 ``search_type="similarity_score_threshold"``, ``similarity_search_with_relevance_scores``).
 
 Each instrumented retriever call opens a *collector* (a context variable
-holding ``{id(document): (document, score)}``). The vector stores' score
-methods are wrapped to note the pairs they return into the collector of the
-retriever call they run in — only that one: a member retriever of a
+holding the results of the score methods called inside it, read into
+``{id(document): (document, score)}`` once, when the call returns). The
+vector stores' score methods are wrapped to note the pairs they return into
+the collector of the retriever call they run in — only that one: a member retriever of a
 composite opens its own, so the composite's output (re-ranked, fused) never
 borrows a member's scores. The outermost score method returns last, so its
 scores win: relevance scores over the raw distances they were computed from.
@@ -21,7 +22,6 @@ or instrument the method by dotted path with ``memobs.instrument``).
 from __future__ import annotations
 
 from contextvars import ContextVar
-from operator import is_
 from typing import Any
 
 from memobs_otel import guard
@@ -40,51 +40,58 @@ collector: ContextVar["Collecting | None"] = ContextVar("memobs_langchain_scores
 class Collecting:
     """The collector of one retriever call, open while the ``with`` block runs.
 
-    Also the call's ``entities_of`` (see ``view``). ``last``/``snapshot``: the
-    list of pairs noted last and its elements then; a score method that
-    returns that very list unchanged (``similarity_search_with_score``
-    returning what ``similarity_search_with_score_by_vector`` gave it) would
-    note exactly the same entries again, so it is skipped.
+    Also the call's ``entities_of`` (``__call__``). Score methods' result
+    lists are kept as they are (``note``) and read once, when the call's
+    documents are paired with their scores: most calls note the same list
+    twice (``similarity_search_with_score`` returning what
+    ``similarity_search_with_score_by_vector`` gave it) and some never reach
+    the pairing (an exception), so reading at note time would be wasted.
+    Later notes win, as the outermost score method returns last.
     """
 
-    __slots__ = ("scores", "_token", "last", "snapshot")
+    __slots__ = ("noted", "_token")
 
     def __init__(self) -> None:
-        self.scores: dict[int, tuple[Any, float]] = {}
+        self.noted: list = []  # the noted results, in order: lists of (document, score)
         self._token = None
-        self.last: list | None = None
-        self.snapshot: tuple = ()
 
-    def __enter__(self) -> dict[int, tuple[Any, float]]:
+    def __enter__(self) -> "Collecting":
         self._token = collector.set(self)
-        return self.scores
+        return self
 
     def __exit__(self, *exc: Any) -> None:
         collector.reset(self._token)
 
     def note(self, result: Any) -> None:
-        """Note the ``(document, score)`` pairs of a score method's result (guarded)."""
-        if type(result) is list:
-            if result is self.last and len(result) == len(self.snapshot) and all(map(is_, result, self.snapshot)):
-                return  # the same pairs as the last note: nothing would change
-            self.last, self.snapshot = result, tuple(result)
-        else:
-            self.last, self.snapshot = None, ()
-        guard.safe_invoke("langchain vector store scores", _note, self.scores, result)
+        """Note a score method's result (never raises)."""
+        noted = self.noted
+        if type(result) is list or type(result) is tuple:
+            if not noted or noted[-1] is not result:  # the very list again: nothing new to read
+                noted.append(result)
+        # anything else (an iterator, a generator) is left alone: reading it
+        # would consume what the caller is about to read
+
+    def scores(self) -> dict[int, tuple[Any, float]]:
+        """``{id(document): (document, score)}`` from every noted result, later ones winning."""
+        scores: dict[int, tuple[Any, float]] = {}
+        for result in self.noted:
+            guard.safe_invoke("langchain vector store scores", _note, scores, result)
+        return scores
 
     def __call__(self, documents: Any) -> Any:
         """``entities_of`` for ``observe_call``: documents paired with their noted scores."""
-        return view(self.scores, documents)
+        if not self.noted or not isinstance(documents, list):
+            return documents
+        return view(self.scores(), documents)
 
 
-def _note(scores: dict, result: Any) -> None:
-    if type(result) is list:
-        try:
-            scores.update({id(pair[0]): (pair[0], float(pair[1]))
-                           for pair in result if isinstance(pair, tuple) and len(pair) == 2})
-            return
-        except Exception:  # noqa: BLE001 - the loop below notes the pairs before the bad one, then raises
-            pass
+def _note(scores: dict, result: list | tuple) -> None:
+    try:
+        scores.update({id(pair[0]): (pair[0], float(pair[1]))
+                       for pair in result if isinstance(pair, tuple) and len(pair) == 2})
+        return
+    except Exception:  # noqa: BLE001 - the loop below notes the pairs before the bad one, then raises
+        pass
     for pair in result:
         if isinstance(pair, tuple) and len(pair) == 2:
             doc, score = pair
@@ -113,8 +120,3 @@ def view(scores: dict, documents: Any) -> Any:
         return documents
     get = scores.get
     return [(doc, hit[1]) if (hit := get(id(doc))) is not None and hit[0] is doc else doc for doc in documents]
-
-
-def with_scores(scores: dict):
-    """``entities_of`` for ``observe_call``: documents paired with their noted scores."""
-    return lambda documents: view(scores, documents)
