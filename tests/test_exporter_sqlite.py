@@ -330,3 +330,16 @@ def test_attribute_mappings_are_copied_to_plain_dicts():
         copied = _plain(mapping)
         assert type(copied) is dict and copied == {"a": 1, "b": "x"} and copied is not mapping
     assert _plain(None) == {} and _plain({}) == {}
+
+
+def test_write_connection_checkpoints_every_10k_wal_pages(tmp_path):
+    from memobs_otel.store.connection import connect_for_write
+
+    conn = connect_for_write(tmp_path / "wal.db")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
+        assert conn.execute("PRAGMA journal_size_limit").fetchone() == (64 * 1024 * 1024,)
+    finally:
+        conn.close()

@@ -22,6 +22,8 @@ DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_RETRIES = 5
 CACHE_KIB = 64 * 1024
 READ_MMAP_BYTES = 256 * 1024 * 1024
+WAL_CHECKPOINT_PAGES = 10_000  # ~40 MB of 4 KiB pages
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class StoreError(Exception):
@@ -73,6 +75,14 @@ def connect_for_write(
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         # the writer stages every batch in temp tables: keep them off the disk
         conn.execute("PRAGMA temp_store = MEMORY")
+        # one exported batch writes ~1,500 WAL pages, so SQLite's default
+        # (a checkpoint past 1,000 pages) checkpointed, and synced, after
+        # every commit; index pages dirtied again by the next batches are
+        # copied once per checkpoint instead (1M-event ingest: COMMIT 7.7-8.1
+        # -> 5.2-5.8 s, +11-14 % events/s). The WAL file is cut back to
+        # WAL_SIZE_LIMIT after a checkpoint.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         with_retry(lambda: migrate(conn), retries)
     except BaseException:
         conn.close()
