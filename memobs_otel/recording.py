@@ -348,7 +348,7 @@ def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
 
 
 def _verify_fast_events() -> bool:
-    """Once: do ``_fast_event``/``_extend_events``/``_set_attributes`` store what the public methods store?"""
+    """Once: do ``_fast_event``/``_extend_events``/``_merge_attributes`` store what the public methods store?"""
     global _fast_events_verified
     if _fast_events_verified is not None:
         return _fast_events_verified
