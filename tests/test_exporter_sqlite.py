@@ -12,6 +12,7 @@ import textwrap
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import memobs_otel as memobs
 from memobs_otel import semconv as sc
@@ -25,21 +26,9 @@ T0 = 1_748_779_200 * 10**9  # 2025-06-01T12:00:00Z
 
 def finished_spans(n_spans=1, events_per_span=2, user="u1"):
     """Real SDK ReadableSpans, collected without exporting them anywhere."""
-    collected = []
-
-    class Collect:
-        def export(self, spans):
-            collected.extend(spans)
-            return SpanExportResult.SUCCESS
-
-        def shutdown(self):
-            pass
-
-        def force_flush(self, timeout_millis=0):
-            return True
-
+    collected = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(Collect()))
+    provider.add_span_processor(SimpleSpanProcessor(collected))
     tracer = provider.get_tracer("tests")
     for s in range(n_spans):
         span = tracer.start_span("search_memory pb", start_time=T0,
@@ -52,7 +41,7 @@ def finished_spans(n_spans=1, events_per_span=2, user="u1"):
             }, timestamp=T0 + rank)
         span.end(end_time=T0 + 10**6)
     provider.shutdown()
-    return collected
+    return list(collected.get_finished_spans())
 
 
 def count(path, table):

@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from memobs_otel import semconv as sc
@@ -40,18 +41,9 @@ def dump(path) -> dict:
 
 def sdk_spans() -> list:
     """Real SDK spans of every shape the writer reads differently."""
-    collected = []
-
-    class Collect:
-        def export(self, spans):
-            collected.extend(spans)
-            return SpanExportResult.SUCCESS
-
-        def shutdown(self):
-            pass
-
+    collected = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource({"service.name": "paths", "n": 3}))
-    provider.add_span_processor(SimpleSpanProcessor(Collect()))
+    provider.add_span_processor(SimpleSpanProcessor(collected))
     tracer = provider.get_tracer("tests.paths")
     parent = tracer.start_span("search_memory pb", start_time=T0, kind=SpanKind.SERVER,
                                attributes={sc.USER_ID: "u1", sc.SESSION_ID: "s1", "tags": ("a", "b")})
@@ -75,7 +67,7 @@ def sdk_spans() -> list:
     child.end(end_time=T0 + 9)
     parent.end(end_time=T0 + 10)
     provider.shutdown()
-    return collected
+    return list(collected.get_finished_spans())
 
 
 def test_exported_sdk_spans_equal_their_span_records(tmp_path):
