@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import Row, median, paired_difference, us
+from .common import Row, median, paired_difference, quartiles, us
 
 VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
 WORKERS = VARIANTS + ("hand",)  # hand: memobs's span written by hand, the SDK floor
@@ -352,7 +352,9 @@ def run(quick: bool = False) -> list[Row]:
         target, ok = "", None
         if variant == "memobs" and peers:
             target, ok = "< both peers", all(overheads["memobs"] < p for p in peers)
-        detail = (f"{us(median(results[variant]))} per call, {us(median(bases[variant]))} uninstrumented; "
+        low, high = quartiles([x - y for x, y in zip(results[variant], bases[variant])])
+        detail = (f"rounds' middle half {us(low)} to {us(high)}; "
+                  f"{us(median(results[variant]))} per call, {us(median(bases[variant]))} uninstrumented; "
                   f"{info[variant]}; against the bare process instead: {us(across[variant])}")
         if variant == "memobs":
             detail += _floor_detail(overheads, floor, info)

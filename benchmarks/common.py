@@ -76,6 +76,14 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> float:
     return statistics.median(x - y for x, y in zip(a, b))
 
 
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles (the spread around a median); one value: itself twice."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (0.0, 0.0)
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
+
+
 def us(seconds: float) -> str:
     value = seconds * US
     return f"{value:.2f} µs" if abs(value) < 10 else f"{value:,.1f} µs"

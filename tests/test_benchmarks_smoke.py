@@ -74,6 +74,7 @@ def test_peer_rows():
     ]
     assert rows[1].figure != "not run", rows[1].detail  # memobs always runs; the peers need .venv-bench
     assert "span(s)/call" in rows[1].detail
+    assert rows[1].detail.startswith("rounds' middle half ")  # the spread beside the median
 
 
 def test_command_line_quick(capsys):
