@@ -10,9 +10,9 @@ Each instrumented retriever call opens a *collector* (a context variable
 holding the results of the score methods called inside it, read into
 ``{id(document): (document, score)}`` once, when the call returns). The
 vector stores' score methods are wrapped to note the pairs they return into
-the collector of the retriever call they run in — only that one: a member retriever of a
-composite opens its own, so the composite's output (re-ranked, fused) never
-borrows a member's scores. The outermost score method returns last, so its
+the collector of the retriever call they run in — only that one: a member
+retriever of a composite opens its own, so the composite's output
+(re-ranked, fused) never borrows a member's scores. The outermost score method returns last, so its
 scores win: relevance scores over the raw distances they were computed from.
 
 Score methods called outside any retriever are not recorded (call a retriever,
