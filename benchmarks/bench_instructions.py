@@ -31,9 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+from .bench_peers import VARIANTS
 from .common import Row
-
-VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
 
 
 # --- the worker (runs under callgrind) --------------------------------------------
@@ -73,22 +72,15 @@ def _switches(provider) -> dict:
 
 
 def worker(calls: int, n_docs: int, k: int) -> int:
-    from langchain_core.documents import Document
-    from langchain_core.embeddings import DeterministicFakeEmbedding
-    from langchain_core.vectorstores import InMemoryVectorStore
     from opentelemetry import trace
 
-    from .bench_peers import QUERY
-    from .texts import memory_texts
+    from .bench_peers import QUERY, make_retriever
     from .tracing import make_provider
 
     provider = make_provider()
     trace.set_tracer_provider(provider)
     switches = _switches(provider)
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=64))
-    store.add_documents([Document(page_content=t, metadata={"n": i}, id=f"doc-{i}")
-                         for i, t in enumerate(memory_texts(n_docs, seed=5))])
-    retriever = store.as_retriever(search_kwargs={"k": k})
+    retriever = make_retriever(n_docs, k)
     for on, off in switches.values():  # warm every path once
         on()
         for _ in range(20):

@@ -56,12 +56,8 @@ QUERY = "refund policy for islands"
 # --- the worker (runs in its own process) ---------------------------------------
 
 def _setup(variant: str, n_docs: int, k: int):
-    from langchain_core.documents import Document
-    from langchain_core.embeddings import DeterministicFakeEmbedding
-    from langchain_core.vectorstores import InMemoryVectorStore
     from opentelemetry import trace
 
-    from .texts import memory_texts
     from .tracing import DropExporter, make_provider
 
     class CountingExporter(DropExporter):
@@ -105,13 +101,24 @@ def _setup(variant: str, n_docs: int, k: int):
     elif variant not in ("bare", "hand"):
         raise ValueError(variant)
 
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=64))
-    texts = memory_texts(n_docs, seed=5)
-    store.add_documents([Document(page_content=t, metadata={"n": i}, id=f"doc-{i}") for i, t in enumerate(texts)])
-    retriever = store.as_retriever(search_kwargs={"k": k})
+    retriever = make_retriever(n_docs, k)
     if variant == "hand":
         on, off = _install_hand(retriever, provider, exporter)
     return retriever, exporter, on, off
+
+
+def make_retriever(n_docs: int, k: int):
+    """The benchmark's retriever: ``n_docs`` memories in an ``InMemoryVectorStore``, top ``k``."""
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    from .texts import memory_texts
+
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=64))
+    texts = memory_texts(n_docs, seed=5)
+    store.add_documents([Document(page_content=t, metadata={"n": i}, id=f"doc-{i}") for i, t in enumerate(texts)])
+    return store.as_retriever(search_kwargs={"k": k})
 
 
 def _span_shape(span) -> tuple:

@@ -485,11 +485,13 @@ def _put_events(span, name: str, events: list[dict], shared: bool = False, clean
             bounded._dict = attrs
             built.append(event(name, bounded))
         else:  # the SDK would change these: its own add_event, in rank order
-            if not _extend_events(span, built):
-                for ev in built:
-                    span._add_event(ev)
+            _add_built(span, built)
             built = []
             span.add_event(name, attrs)
+    _add_built(span, built)
+
+
+def _add_built(span, built: list) -> None:
     if not _extend_events(span, built):
         for ev in built:
             span._add_event(ev)  # an ended span: the SDK's own warning

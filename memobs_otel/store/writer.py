@@ -49,7 +49,6 @@ from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
 from .entity_cache import EntityCache
 
 _IDS = (sc.USER_ID, sc.SESSION_ID, sc.MEMOBS_REQUEST_ID)
-_HIGH_BIT, _TWO_64 = 1 << 63, 1 << 64  # simhash: unsigned 64-bit hex -> SQLite's signed INTEGER
 
 
 def write_records(conn: sqlite3.Connection, records: Iterable[SpanRecord], retries: int = DEFAULT_RETRIES) -> int:
@@ -346,19 +345,8 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                         user = get(K_USER)
                         session = get(K_SESSION)
                         request = get(K_REQUEST)
-                        if simhash.__class__ is str_:
-                            # simhash_to_int, inlined (a cache lookup cost more)
-                            try:
-                                simhash = int(simhash, 16)
-                            except ValueError:
-                                simhash = None
-                            else:
-                                if simhash >= _HIGH_BIT:
-                                    simhash = simhash - _TWO_64 if simhash < _TWO_64 else None
-                                elif simhash < 0:
-                                    simhash = None
-                        else:
-                            simhash = None  # an int, none, ...: the general path converts it
+                        # hex text converted here; an int, none, ...: the general path converts it
+                        simhash = simhash_to_int(simhash) if simhash.__class__ is str_ else None
                         if (
                             rank.__class__ is int_ and simhash.__class__ is int_
                             and content_hash.__class__ is str_ and content_hash
