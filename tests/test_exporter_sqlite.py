@@ -145,7 +145,7 @@ def test_m001_file_is_upgraded_in_place_and_keeps_rows(tmp_path):
     # reading an older file works and does not upgrade it
     before = path.read_bytes()
     assert len(memobs.open_store(path).injection_stats(now=None, days_back=10_000)) == 2
-    assert memobs.open_store(path).schema_version == (1, 4)
+    assert memobs.open_store(path).schema_version == (1, 5)
     assert path.read_bytes() == before
     # the exporter upgrades it and keeps every row
     exporter = SQLiteSpanExporter(path)
@@ -154,7 +154,7 @@ def test_m001_file_is_upgraded_in_place_and_keeps_rows(tmp_path):
     conn = sqlite3.connect(path)
     assert applied_migrations(conn) == [
         "m001_initial", "m002_readable_views", "m003_deferred_injection_index",
-        "m004_entities_generation"]
+        "m004_entities_generation", "m005_time_led_keys"]
     assert conn.execute("SELECT COUNT(*) FROM v_injections").fetchone() == (6,)
     # the rows written before the upgrade are in the merged per-entity copy
     assert conn.execute("SELECT COUNT(*) FROM injections_by_entity").fetchone() == (4,)

@@ -316,14 +316,16 @@ def rebuild(conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
         for time_ns, key, fields in observed:
             batch.observe(key, time_ns, fields)
         batch.upsert(conn)
+        # citations have no index led by entity (m005): the chunk's cited
+        # entities come from one pass over them, not one lookup per entity
         dropped = conn.execute(
             f"""
             DELETE FROM entities WHERE pk IN ({marks})
               AND NOT EXISTS ({injected})
               AND NOT EXISTS (SELECT 1 FROM writes WHERE entity_pk = entities.pk)
-              AND NOT EXISTS (SELECT 1 FROM citations WHERE entity_pk = entities.pk)
+              AND pk NOT IN (SELECT entity_pk FROM citations WHERE entity_pk IN ({marks}))
             """,
-            chunk,
+            chunk + chunk,
         ).rowcount
         if dropped and state.has_state(conn):
             # writers cache entity pks: tell them a pk may be gone (or reused)

@@ -309,11 +309,85 @@ def m004_entities_generation(db: sqlite3.Connection) -> None:
     )
 
 
+# m005: the per-batch random-order index pages, gone.
+SPANS_KEY_INDEX = "spans_key"
+
+
+def m005_time_led_keys(db: sqlite3.Connection) -> None:
+    # An exported batch carries spans in (roughly) time order, but the span
+    # dedup key ``UNIQUE (trace_id, span_id)`` and the two citation indexes
+    # led by entity put each row on a random page: at a million injection
+    # events each batch of 512 spans dirtied ~550 pages of the span key and
+    # ~1,100 of the citation indexes, written to the WAL on every commit.
+    # The dedup key becomes ``(start_ns, trace_id, span_id)``: a span sent
+    # again has the same start, so it still finds itself, and new spans land
+    # on the index's last pages (``spans_start`` is its prefix, so it goes).
+    # The citation indexes are led by time: the queries read citations by
+    # time window (then group by entity), and the catalog rebuild scans them
+    # once per chunk of entities. Removing a table constraint needs a table
+    # rebuild; the views naming ``spans`` are dropped and made again around it.
+    has_old_key = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_spans_1'"
+    ).fetchone() is not None
+    if has_old_key:
+        views = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY rowid"
+        ).fetchall()
+        for name, _ in views:
+            db.execute(f'DROP VIEW "{name}"')
+        run_script(
+            db,
+            """
+            DROP TABLE IF EXISTS spans_m005;
+            CREATE TABLE spans_m005 (
+                pk INTEGER PRIMARY KEY,
+                trace_id TEXT NOT NULL,
+                span_id TEXT NOT NULL,
+                parent_span_id TEXT,
+                name TEXT NOT NULL,
+                kind TEXT,
+                start_ns INTEGER NOT NULL,
+                end_ns INTEGER NOT NULL,
+                status TEXT,
+                user_id TEXT,
+                session_id TEXT,
+                request_id TEXT,
+                attributes TEXT NOT NULL DEFAULT '{}',
+                resource TEXT NOT NULL DEFAULT '{}',
+                scope TEXT
+            );
+            INSERT INTO spans_m005 (pk, trace_id, span_id, parent_span_id, name, kind, start_ns,
+                end_ns, status, user_id, session_id, request_id, attributes, resource, scope)
+            SELECT pk, trace_id, span_id, parent_span_id, name, kind, start_ns,
+                end_ns, status, user_id, session_id, request_id, attributes, resource, scope
+            FROM spans ORDER BY pk;
+            DROP TABLE spans;
+            ALTER TABLE spans_m005 RENAME TO spans;
+            """,
+        )
+        for _, sql in views:
+            db.execute(sql)
+    run_script(
+        db,
+        f"""
+        CREATE UNIQUE INDEX IF NOT EXISTS {SPANS_KEY_INDEX} ON spans (start_ns, trace_id, span_id);
+        CREATE INDEX IF NOT EXISTS spans_user ON spans (user_id);
+        DROP INDEX IF EXISTS spans_start;
+        DROP INDEX IF EXISTS citations_entity;
+        DROP INDEX IF EXISTS citations_user;
+        CREATE INDEX IF NOT EXISTS citations_time ON citations (time_ns, entity_pk, trace_id);
+        CREATE INDEX IF NOT EXISTS citations_user_time
+            ON citations (user_id, time_ns, entity_pk, trace_id);
+        """,
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m001_initial,
     m002_readable_views,
     m003_deferred_injection_index,
     m004_entities_generation,
+    m005_time_led_keys,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
