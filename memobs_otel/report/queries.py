@@ -16,7 +16,8 @@ entity, user or time: a lookup on it would scan the whole table. The time
 series over all users reads every row anyway: it scans ``injections`` in
 rowid order (roughly time order, so its sort is cheap; no rowid range is
 assumed for the window, since batches may arrive late).
-Citations use ``citations_entity`` / ``citations_user``.
+Citations are read by time window (``citations_time`` / ``citations_user_time``,
+schema m005; older files: ``citations_entity`` / ``citations_user``).
 """
 
 from __future__ import annotations

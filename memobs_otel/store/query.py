@@ -6,8 +6,9 @@ entity-ordered copy, schema m003) plus the tail of ``injections`` not yet
 merged (a rowid range), in one statement so both come from one snapshot;
 see :mod:`memobs_otel.store.entity_index`. Files from before m003 (readers
 never upgrade) are read through their ``injections_entity`` /
-``injections_user`` indexes. Citations use ``citations_entity`` /
-``citations_user``.
+``injections_user`` indexes. Citations are read by time window and grouped
+by entity: through ``citations_time`` / ``citations_user_time`` (m005), on
+older files through their ``citations_entity`` / ``citations_user``.
 """
 
 from __future__ import annotations

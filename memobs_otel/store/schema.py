@@ -11,7 +11,8 @@ Tables (ids as lowercase hex text, times as integer nanoseconds since the
 epoch, UTC):
 
 - ``spans`` — every span received; ``user_id``/``session_id``/``request_id``
-  copied from its attributes; ``attributes``/``resource`` as JSON.
+  copied from its attributes; ``attributes``/``resource`` as JSON; one row
+  per ``(start_ns, trace_id, span_id)`` (m005; m001: per ``(trace_id, span_id)``).
 - ``events`` — every span event except ``memobs.injection`` (the bulk of
   the data), which is stored once, as its ``injections`` row; ``user_id``
   from the event, else its span.

@@ -7,9 +7,9 @@ gives it the SDK's ``ReadableSpan``s as they are, read through
 ``records.READABLE_SPANS`` (:meth:`Writer.write_spans`), the very fields
 ``from_readable_span`` would copy.
 One call is one transaction (``BEGIN IMMEDIATE``): all of the batch or
-nothing. A span already stored (same ``trace_id`` + ``span_id``) is skipped
-with its events and derived rows, so writing the same spans twice adds
-nothing.
+nothing. A span already stored (same ``trace_id`` + ``span_id`` and start
+time: schema m005's key) is skipped with its events and derived rows, so
+writing the same spans twice adds nothing.
 
 Derived rows: each ``memobs.injection`` event (on any span, including the
 ``memobs.injection.overflow`` children) gives an ``injections`` row, each
