@@ -327,6 +327,8 @@ def m005_time_led_keys(db: sqlite3.Connection) -> None:
     # time window (then group by entity), and the catalog rebuild scans them
     # once per chunk of entities. Removing a table constraint needs a table
     # rebuild; the views naming ``spans`` are dropped and made again around it.
+    # The new table spells out m001's columns again on purpose: a shipped
+    # migration is never edited, so m001's text cannot be shared.
     has_old_key = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_spans_1'"
     ).fetchone() is not None
