@@ -126,7 +126,7 @@ def test_sdk_fields_read_in_place_equal_the_public_properties(tmp_path, monkeypa
     exporter.shutdown()
     assert dump(tmp_path / "in_place.db") == dump(tmp_path / "public.db")
     conn = sqlite3.connect(tmp_path / "in_place.db")
-    # 0x8000000000000001 as SQLite's signed 64-bit int, converted once and memoised
+    # 0x8000000000000001 as SQLite's signed 64-bit int
     assert conn.execute("SELECT DISTINCT simhash FROM injections").fetchall() == [(-(1 << 63) + 1,)]
     conn.close()
 
@@ -267,21 +267,3 @@ def test_a_rolled_back_batch_takes_back_only_its_own_keys(tmp_path):
     assert entity_rows(conn) == [(1, "a"), (2, "other")]
     assert injected(conn) == [("a", "span-user"), ("other", "after"), ("a", "after")]
 
-
-def test_the_simhash_memo_is_bounded_and_converts_as_simhash_to_int(tmp_path, monkeypatch):
-    from memobs_otel.store import writer
-    from memobs_otel.store.catalog import simhash_to_int
-
-    monkeypatch.setattr(writer, "_SIMHASH_INTS", {})
-    monkeypatch.setattr(writer, "_SIMHASH_INTS_MAX", 2)
-    hexes = ["00000000000000ff", "8000000000000000", "ffffffffffffffff", "0123456789abcdef", "7fffffffffffffff"]
-    conn = connect_for_write(tmp_path / "m.db")
-    for round_ in range(2):  # the second round reads what the first memoised (or evicted)
-        spans = [record(100 * round_ + i + 1, T0 + 10 * i, [injection(T0 + 10 * i, f"n{i}", **{sc.ENTITY_SIMHASH: h})])
-                 for i, h in enumerate(hexes)]
-        assert write_records(conn, spans) == len(hexes)
-        assert len(writer._SIMHASH_INTS) <= 2
-    stored = conn.execute("SELECT simhash FROM injections ORDER BY pk").fetchall()
-    assert [s for (s,) in stored] == [simhash_to_int(h) for h in hexes] * 2
-    assert stored[1] == (-(1 << 63),) and stored[2] == (-1,)
-    conn.close()

@@ -299,7 +299,6 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     read_events = source.events
     str_, int_, float_ = str, int, float
     add_common = common.append
-    simhash_of = _SIMHASH_INTS.get
     add_observed = observed.append
 
     for offset, obj in enumerate(spans):
@@ -346,13 +345,8 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                         user = get(K_USER)
                         session = get(K_SESSION)
                         request = get(K_REQUEST)
-                        # hex text converted here (memoised: an entity's simhash repeats with
-                        # each injection); an int, none, ...: the general path converts it
-                        if simhash.__class__ is str_:
-                            number = simhash_of(simhash)
-                            simhash = number if number is not None else _simhash_int(simhash)
-                        else:
-                            simhash = None
+                        # hex text converted here; an int, none, ...: the general path converts it
+                        simhash = simhash_to_int(simhash) if simhash.__class__ is str_ else None
                         if (
                             rank.__class__ is int_ and simhash.__class__ is int_
                             and content_hash.__class__ is str_ and content_hash
@@ -455,16 +449,3 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
 
 
 _TIME = itemgetter(0)
-
-# hex simhash -> its stored int (``simhash_to_int``), for the usual row
-_SIMHASH_INTS: dict[str, int] = {}
-_SIMHASH_INTS_MAX = 1 << 18
-
-
-def _simhash_int(value: str) -> int | None:
-    number = simhash_to_int(value)
-    if number is not None:
-        if len(_SIMHASH_INTS) >= _SIMHASH_INTS_MAX:
-            _SIMHASH_INTS.clear()
-        _SIMHASH_INTS[value] = number
-    return number
