@@ -20,11 +20,21 @@ many), so the wall-clock rows stay the figure of record; this one says
 which variant does more work, reproducibly. Needs ``valgrind``; the peers
 run from their venv (``benchmarks/setup_peers.sh``), without it bare and
 memobs run from the current venv and the peer rows say so.
+
+The same one-process setup is also timed, without valgrind (the rows
+before the counted ones): interleaved rounds of ``calls`` calls per variant,
+switched on in turn; the figure is the median over the rounds of each
+variant's time per call minus the bare call's in the same round. It takes
+the per-process noise out of the wall-clock comparison (same heap, same
+objects, same process state for every variant) and so shows what the
+clock says when only the instrumentation differs; the spec's figure of
+record stays the per-process one in ``bench_peers``.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -32,7 +42,7 @@ import sys
 import tempfile
 
 from .bench_peers import VARIANTS
-from .common import Row
+from .common import Row, median, quartiles
 
 
 # --- the worker (runs under callgrind) --------------------------------------------
@@ -71,7 +81,8 @@ def _switches(provider) -> dict:
     return switches
 
 
-def worker(calls: int, n_docs: int, k: int) -> int:
+def _setup(n_docs: int, k: int):
+    """The retriever and every variant's switches, each path warmed once."""
     from opentelemetry import trace
 
     from .bench_peers import QUERY, make_retriever
@@ -81,11 +92,16 @@ def worker(calls: int, n_docs: int, k: int) -> int:
     trace.set_tracer_provider(provider)
     switches = _switches(provider)
     retriever = make_retriever(n_docs, k)
-    for on, off in switches.values():  # warm every path once
+    for on, off in switches.values():
         on()
         for _ in range(20):
             retriever.invoke(QUERY)
         off()
+    return retriever, switches, QUERY
+
+
+def worker(calls: int, n_docs: int, k: int) -> int:
+    retriever, switches, QUERY = _setup(n_docs, k)
 
     def mark(label: str) -> None:
         print(label, flush=True)
@@ -100,6 +116,27 @@ def worker(calls: int, n_docs: int, k: int) -> int:
             retriever.invoke(QUERY)
         mark(f"after-{variant}")
         off()
+    return 0
+
+
+def timed_worker(rounds: int, calls: int, n_docs: int, k: int) -> int:
+    """Print ``{variant: [µs per call in each round]}`` as one JSON line."""
+    import time
+
+    retriever, switches, QUERY = _setup(n_docs, k)
+    names = [v for v in VARIANTS if v in switches]
+    times: dict[str, list[float]] = {v: [] for v in names}
+    clock = time.perf_counter
+    for r in range(rounds):
+        for variant in (names if r % 2 == 0 else names[::-1]):  # the order alternates
+            on, off = switches[variant]
+            on()
+            start = clock()
+            for _ in range(calls):
+                retriever.invoke(QUERY)
+            times[variant].append((clock() - start) / calls * 1e6)
+            off()
+    print(json.dumps(times), flush=True)
     return 0
 
 
@@ -145,7 +182,49 @@ def count(calls: int, n_docs: int, k: int, python: str) -> dict[str, float]:
     return {v: totals[f"after-{v}"] / calls for v in VARIANTS if f"after-{v}" in totals}
 
 
+def timed(rounds: int, calls: int, n_docs: int, k: int, python: str) -> dict[str, list[float]]:
+    from .bench_peers import ROOT
+
+    done = subprocess.run(
+        [python, "-m", "benchmarks.bench_instructions", "--timed-worker", str(rounds), str(calls), str(n_docs), str(k)],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), MEMOBS_ENABLED="true", OTEL_SDK_DISABLED="false"),
+        capture_output=True, text=True, timeout=900, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed_rows(quick: bool = False) -> list[Row]:
+    from .bench_peers import BENCH_PYTHON, _python
+
+    rounds, calls, n_docs, k = (2, 2, 30, 10) if quick else (60, 20, 300, 10)
+    python = _python()
+    where = "bench venv" if python == str(BENCH_PYTHON) else "current venv: no peers (run benchmarks/setup_peers.sh)"
+    title = f"LangChain k={k}, one process, wall clock: bare invoke"
+    try:
+        times = timed(rounds, calls, n_docs, k, python)
+    except Exception as exc:  # noqa: BLE001 - a figure missing, not a crash
+        return [Row("8", title, "not run", f"{type(exc).__name__}: {exc}")]
+    bare = times["bare"]
+    rows = [Row("8", title, f"{median(bare):,.1f} µs",
+                f"all variants in one process, switched on in turn; {rounds} interleaved rounds of {calls} calls;"
+                f" {n_docs} docs; {where}; no target (the spec's figure is per process, above)")]
+    over = {v: [t - b for t, b in zip(times[v], bare)] for v in VARIANTS[1:] if v in times}
+    for variant in VARIANTS[1:]:
+        if variant not in over:
+            rows.append(Row("8", f"  one-process overhead under {variant}", "not run", f"{variant} not installed"))
+            continue
+        low, high = quartiles(over[variant])
+        detail = f"rounds' middle half {low:,.1f} µs to {high:,.1f} µs"
+        if variant == "memobs" and "openllmetry" in over and median(over["openllmetry"]) > 0:
+            detail += f"; memobs/openllmetry {median(over['memobs']) / median(over['openllmetry']):.2f}"
+        rows.append(Row("8", f"  one-process overhead under {variant}", f"{median(over[variant]):,.1f} µs", detail))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
+    return timed_rows(quick) + counted_rows(quick)
+
+
+def counted_rows(quick: bool = False) -> list[Row]:
     from .bench_peers import BENCH_PYTHON, _python
 
     calls, n_docs, k = (3, 30, 10) if quick else (100, 300, 10)
@@ -177,3 +256,5 @@ def run(quick: bool = False) -> list[Row]:
 
 if __name__ == "__main__" and len(sys.argv) >= 2 and sys.argv[1] == "--worker":
     sys.exit(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+if __name__ == "__main__" and len(sys.argv) >= 2 and sys.argv[1] == "--timed-worker":
+    sys.exit(timed_worker(*map(int, sys.argv[2:6])))

@@ -18,7 +18,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # benchmarks/ is a folder of the repo, not an installed package
     sys.path.insert(0, ROOT)
 
-from benchmarks import bench_overhead, reference, run  # noqa: E402
+from benchmarks import bench_instructions, bench_overhead, reference, run  # noqa: E402
 from benchmarks.common import format_table  # noqa: E402
 from benchmarks.texts import memory_texts  # noqa: E402
 
@@ -83,9 +83,21 @@ def test_command_line_quick(capsys):
     assert "decorated search k=10" in out and "medians of interleaved rounds" in out
 
 
+def test_one_process_timed_rows():
+    rows = bench_instructions.timed_rows(quick=True)
+    assert names(rows) == [
+        "LangChain k=10, one process, wall clock: bare invoke",
+        "  one-process overhead under memobs",
+        "  one-process overhead under openinference",
+        "  one-process overhead under openllmetry",
+    ]
+    assert rows[0].figure.endswith(" µs") and rows[1].figure.endswith(" µs"), rows[0].detail  # memobs always runs
+    assert rows[1].detail.startswith("rounds' middle half ")
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
 def test_instruction_rows():
-    rows = run.collect(quick=True, only={"instructions"})
+    rows = run.collect(quick=True, only={"instructions"})[4:]  # after the one-process timed rows
     assert names(rows) == [
         "LangChain k=10, instructions per call: bare (callgrind)",
         "  instructions over bare under memobs",
