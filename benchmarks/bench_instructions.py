@@ -1,4 +1,4 @@
-"""Section 8, counted: instructions per LangChain call, every variant in one process.
+"""Section 8 in one process: every variant timed, and its instructions counted per LangChain call.
 
 The wall-clock peer figures (``bench_peers``) move by ±30 % from run to run
 on a shared 2-core machine, more than the differences being compared. This
@@ -45,7 +45,7 @@ from .bench_peers import VARIANTS
 from .common import Row, median, quartiles
 
 
-# --- the worker (runs under callgrind) --------------------------------------------
+# --- the workers (one under callgrind, one timed) --------------------------------
 
 def _switches(provider) -> dict:
     """(on, off) per variant whose package is installed, all in this process."""
