@@ -1,8 +1,7 @@
 """The writer's fast paths give exactly the rows of the general ones.
 
 - the exporter hands SDK ``ReadableSpan``s to the writer as they are
-  (``READABLE_SPANS``): same rows as their ``SpanRecord``s (``from_readable_span``),
-  and the SDK's fields read in place give the rows the public properties give;
+  (``READABLE_SPANS``): same rows as their ``SpanRecord``s (``from_readable_span``);
 - the usual injection row (one statement, '' stored as NULL) equals the
   general path's, also for odd values it must leave to the general path;
 - the entity cache holding every key (new entities get a pk on the spot)
@@ -15,9 +14,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
@@ -26,7 +24,6 @@ from memobs_otel import semconv as sc
 from memobs_otel.exporters import SQLiteSpanExporter
 from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.entity_cache import EntityCache
-from memobs_otel.store import records
 from memobs_otel.store.records import EventRecord, SpanRecord, from_readable_span
 from memobs_otel.store.writer import Writer, write_records
 
@@ -106,45 +103,6 @@ def test_exported_sdk_spans_equal_their_span_records(tmp_path):
                          '"memobs.entity.content_hash":"' + "d" * 32 + '"}')]
     conn.close()
 
-
-
-def test_sdk_fields_read_in_place_equal_the_public_properties(tmp_path, monkeypatch):
-    spans = sdk_spans()
-    parent = next(s for s in spans if s.name == "search_memory pb")
-    # the in-place path is the one taken: the SDK's own dicts, not copies
-    fields = records._readable_events(parent)
-    assert [a for _, _, a in fields] == [e.attributes._dict for e in parent.events]
-    assert all(a is e.attributes._dict for (_, _, a), e in zip(fields, parent.events))
-    assert records._readable_span(parent)[8] is parent._attributes._dict
-    exporter = SQLiteSpanExporter(tmp_path / "in_place.db", apply_env_retention=False)
-    assert exporter.export(spans) == SpanExportResult.SUCCESS
-    exporter.shutdown()
-    monkeypatch.setattr(records, "_IN_PLACE", False)  # as if the self-check had failed
-    assert not isinstance(records._readable_events(parent), list)
-    exporter = SQLiteSpanExporter(tmp_path / "public.db", apply_env_retention=False)
-    assert exporter.export(spans) == SpanExportResult.SUCCESS
-    exporter.shutdown()
-    assert dump(tmp_path / "in_place.db") == dump(tmp_path / "public.db")
-    conn = sqlite3.connect(tmp_path / "in_place.db")
-    # 0x8000000000000001 as SQLite's signed 64-bit int
-    assert conn.execute("SELECT DISTINCT simhash FROM injections").fetchall() == [(-(1 << 63) + 1,)]
-    conn.close()
-
-
-def test_a_span_class_with_its_own_attributes_is_read_through_the_property():
-    class Redacting(ReadableSpan):
-        @property
-        def attributes(self):
-            return {"redacted": True}
-
-    span = Redacting("s", attributes=BoundedAttributes(8, {sc.USER_ID: "secret"}),
-                     events=(Event("e", BoundedAttributes(8, {"k": 1}, immutable=True), 5),))
-    assert records._span_attributes(span) == {"redacted": True}
-    assert list(records._readable_events(span)) == [("e", 5, {"k": 1})]
-    # a hand-built event holding a plain dict: the properties, for the whole span
-    plain = ReadableSpan("p", events=(Event("e", {"k": 2}, 6), Event("f", BoundedAttributes(4, {}), 7)))
-    assert not isinstance(records._readable_events(plain), list)
-    assert [(n, t, dict(a)) for n, t, a in records._readable_events(plain)] == [("e", 6, {"k": 2}), ("f", 7, {})]
 
 def record(trace, t, events, resource=None, user="span-user"):
     return SpanRecord(
@@ -266,4 +224,3 @@ def test_a_rolled_back_batch_takes_back_only_its_own_keys(tmp_path):
     writer.write([record(3, 30, [injection(30, "other"), injection(31, "a")], user="after")])
     assert entity_rows(conn) == [(1, "a"), (2, "other")]
     assert injected(conn) == [("a", "span-user"), ("other", "after"), ("a", "after")]
-

@@ -80,51 +80,6 @@ def _plain(attributes) -> dict:
     return dict(attributes)
 
 
-# The SDK's own classes are read in place: an event's ``_name``,
-# ``_timestamp`` and its ``BoundedAttributes``' dict, a span's attribute
-# dict, instead of through properties and a copy each (~0.6 µs of the
-# writer's ~6 µs per injection event). Only exact SDK types (a span whose
-# ``attributes`` property is ``ReadableSpan``'s own) are read so, and only
-# while :func:`_fields_in_place` finds those fields equal to what the public
-# properties give; anything else (another SDK, a hand-built event, any
-# mapping) goes through the properties. The writer never changes what it reads.
-try:
-    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
-    from opentelemetry.sdk.trace import Event as _SdkEvent
-    from opentelemetry.sdk.trace import ReadableSpan as _ReadableSpan
-except Exception:  # noqa: BLE001 - no SDK: the properties only
-    _BoundedAttributes = _SdkEvent = _ReadableSpan = None
-_IN_PLACE: bool | None = None
-
-
-def _fields_in_place() -> bool:
-    """Once: do the SDK's private fields hold what its public properties give?"""
-    global _IN_PLACE
-    if _IN_PLACE is None:
-        try:
-            expected = {"k": "v", "n": 1}
-            attrs = _BoundedAttributes(4, expected, immutable=True)
-            event = _SdkEvent("e", attrs, 7)
-            span = _ReadableSpan("s", attributes=_BoundedAttributes(4, expected), events=(event,))
-            _IN_PLACE = (
-                (event._name, event._timestamp, event._attributes) == (event.name, event.timestamp, attrs)
-                and type(attrs._dict) is dict and attrs._dict == dict(event.attributes) == expected
-                and type(span._attributes._dict) is dict and span._attributes._dict == dict(span.attributes)
-                and list(span.events) == [event]
-            )
-        except Exception:  # noqa: BLE001 - a different SDK
-            _IN_PLACE = False
-    return _IN_PLACE
-
-
-def _span_attributes(span):
-    attributes = getattr(span, "_attributes", None)
-    if (type(attributes) is _BoundedAttributes and attributes is not None
-            and getattr(type(span), "attributes", None) is _ReadableSpan.attributes and _fields_in_place()):
-        return attributes._dict
-    return span.attributes
-
-
 def _readable_span(span) -> tuple:
     ctx = span.context
     parent = span.parent
@@ -140,7 +95,7 @@ def _readable_span(span) -> tuple:
         start,
         span.end_time or start,
         span.status.status_code.name,
-        _span_attributes(span),
+        span.attributes,
         resource.attributes if resource else None,
         scope.name if scope else "",
     )
@@ -150,14 +105,7 @@ _EVENT = attrgetter("name", "timestamp", "attributes")
 
 
 def _readable_events(span) -> Iterable[tuple]:
-    events = span.events
-    if _SdkEvent is not None and _fields_in_place():
-        event_type, bounded = _SdkEvent, _BoundedAttributes
-        fields = [(e._name, e._timestamp, e._attributes._dict) for e in events
-                  if type(e) is event_type and type(e._attributes) is bounded]
-        if len(fields) == len(events):
-            return fields
-    return map(_EVENT, events)
+    return map(_EVENT, span.events)
 
 
 # SDK ``ReadableSpan``s, read in place: no copy of the span or its events
