@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 
-from .bench_peers import VARIANTS
+from .bench_peers import QUERY, VARIANTS
 from .common import Row, median, quartiles
 
 
@@ -85,7 +85,7 @@ def _setup(n_docs: int, k: int):
     """The retriever and every variant's switches, each path warmed once."""
     from opentelemetry import trace
 
-    from .bench_peers import QUERY, make_retriever
+    from .bench_peers import make_retriever
     from .tracing import make_provider
 
     provider = make_provider()
@@ -97,11 +97,11 @@ def _setup(n_docs: int, k: int):
         for _ in range(20):
             retriever.invoke(QUERY)
         off()
-    return retriever, switches, QUERY
+    return retriever, switches
 
 
 def worker(calls: int, n_docs: int, k: int) -> int:
-    retriever, switches, QUERY = _setup(n_docs, k)
+    retriever, switches = _setup(n_docs, k)
 
     def mark(label: str) -> None:
         print(label, flush=True)
@@ -123,7 +123,7 @@ def timed_worker(rounds: int, calls: int, n_docs: int, k: int) -> int:
     """Print ``{variant: [µs per call in each round]}`` as one JSON line."""
     import time
 
-    retriever, switches, QUERY = _setup(n_docs, k)
+    retriever, switches = _setup(n_docs, k)
     names = [v for v in VARIANTS if v in switches]
     times: dict[str, list[float]] = {v: [] for v in names}
     clock = time.perf_counter
