@@ -6,7 +6,9 @@
 Prints one table:
 - exporter ingest: injection events/s through ``Writer.write`` (spans,
   events JSON, derived rows, catalog) vs a raw ``executemany`` of the same
-  number of bare injection rows into an indexed table; and through
+  number of bare injection rows into an indexed table, and vs the very
+  statements and rows the writer ran, replayed on a new file (the SQL
+  alone, no Python between); and through
   ``SQLiteSpanExporter.export()`` with SDK ``ReadableSpan``s (conversion
   included), 512 spans per call as a ``BatchSpanProcessor`` sends them;
 - ``injection_stats`` and ``memory_review`` over 100k and 1M injection events
@@ -108,6 +110,58 @@ def build(path: str, spans, batch: int = 512) -> float:
     start = time.perf_counter()
     for i in range(0, len(spans), batch):
         writer.write(spans[i : i + batch])
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+class _Recording:
+    """A connection (or cursor) that logs what it is asked to run, then runs it."""
+
+    def __init__(self, target, log: list) -> None:
+        self._target, self._log = target, log
+
+    def execute(self, sql, params=()):
+        self._log.append((False, sql, tuple(params)))
+        return self._target.execute(sql, params)
+
+    def executemany(self, sql, rows):
+        rows = list(rows)
+        self._log.append((True, sql, rows))
+        return self._target.executemany(sql, rows)
+
+    def cursor(self):
+        return _Recording(self._target.cursor(), self._log)
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+
+def writer_statements(path: str, spans, batch: int = 512) -> list:
+    """Every statement the writer runs to store ``spans`` (as ``build`` does),
+    with its parameters: ``(many, sql, params)`` in order."""
+    log: list = []
+    conn = connect_for_write(path)
+    writer = Writer(_Recording(conn, log))
+    for i in range(0, len(spans), batch):
+        writer.write(spans[i : i + batch])
+    conn.close()
+    return log
+
+
+def replay(path: str, log: list) -> float:
+    """Seconds to run the writer's statements again, on a new file, straight
+    through ``sqlite3`` (``executemany`` of the very rows the writer built):
+    what SQLite and the driver cost for the ingest, without the writer's Python."""
+    conn = connect_for_write(path)
+    execute, executemany = conn.execute, conn.executemany
+    settle()
+    start = time.perf_counter()
+    for many, sql, params in log:
+        if many:
+            executemany(sql, params)
+        else:
+            execute(sql, params).fetchall()
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
@@ -227,6 +281,9 @@ def main() -> None:
                 raw = raw_executemany(os.path.join(tmp, "raw.db"), n)
                 rows.append((f"raw executemany {n:,} bare rows", f"{n / raw:,.0f} rows/s"))
                 rows.append(("ingest / raw executemany throughput", f"{raw / ingest:.2f}x"))
+                replayed = replay(os.path.join(tmp, "replayed.db"),
+                                  writer_statements(os.path.join(tmp, "recorded.db"), spans))
+                rows.append(("the writer's statements replayed (SQL alone)", f"{n / replayed:,.0f} events/s"))
             store = open_store(path)
             t, stats = timed(lambda: store.injection_stats(days_back=30, now=NOW), 3)
             rows.append((f"injection_stats, {n:,} events, all users ({len(stats):,} rows)", f"{t * 1000:,.0f} ms"))

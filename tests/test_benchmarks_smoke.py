@@ -6,6 +6,7 @@ Benchmarks are not tests: nothing here looks at a timing.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # benchmarks/ is a folder of the repo, not an installed package
     sys.path.insert(0, ROOT)
 
-from benchmarks import bench_instructions, bench_overhead, reference, run  # noqa: E402
+from benchmarks import bench_instructions, bench_overhead, bench_store, reference, run  # noqa: E402
 from benchmarks.common import format_table  # noqa: E402
 from benchmarks.texts import memory_texts  # noqa: E402
 
@@ -59,9 +60,30 @@ def test_simhash_equals_the_reference_implementation():
 def test_store_rows():
     rows = run.collect(quick=True, only={"store"})
     assert rows[0].figure != "not run", rows[0].detail
-    assert [row.section for row in rows] == ["5", "5", "6", "6", "6", "6", "7", "7"]
+    assert [row.section for row in rows] == ["5", "5", "5", "6", "6", "6", "6", "7", "7"]
     assert rows[0].name.startswith("SQLite exporter ingest")
     assert rows[0].name.endswith("(export())")
+    assert rows[2].name == "  the writer's own statements replayed (SQL alone)"
+    # 2,000 injections, 200 spans, 200 events, 200 citations, 866 first-seen entities
+    assert "the 3,466 rows the writer built" in rows[2].detail
+
+
+def test_replayed_statements_make_the_same_file(tmp_path):
+    """The replay row's premise: the recorded statements, run again, store exactly what the writer stored."""
+    spans = bench_store.make_spans(3_000, 500)
+    log = bench_store.writer_statements(str(tmp_path / "written.db"), spans)
+    bench_store.replay(str(tmp_path / "replayed.db"), log)
+    tables = ("spans", "events", "entities", "injections", "citations")
+    written, replayed = (sqlite3.connect(tmp_path / name) for name in ("written.db", "replayed.db"))
+    try:
+        for table in tables:
+            rows = written.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+            assert rows, table
+            assert replayed.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall() == rows, table
+        assert written.execute("SELECT COUNT(*) FROM injections").fetchone() == (3_000,)
+    finally:
+        written.close()
+        replayed.close()
 
 
 def test_peer_rows():
