@@ -79,6 +79,47 @@ def make_spans(n_events: int, n_entities: int, seed: int = 7, per_span: int = 10
     return spans
 
 
+def _recorded_span(k: int = 10):
+    """A retrieval span as memobs records it: a decorated search returning ``k`` memories."""
+    import memobs_otel as memobs
+    from memobs_otel import config
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from .tracing import make_provider
+
+    exporter = InMemorySpanExporter()
+    config.use_tracer_provider(make_provider(exporter))
+    try:
+        @memobs.observe_retrieval(entity_type=TYPES[0], store="playbooks")
+        def search_memory(query: str, k: int = 10):
+            return [{"id": str(i), "content": f"playbook {i}", "score": 0.5} for i in range(k)]
+
+        search_memory("refund policy", k=k)
+    finally:
+        config.use_tracer_provider(None)
+    (span,) = exporter.get_finished_spans()
+    return span
+
+
+def memobs_shaped(spans):
+    """The same spans and events, each span carrying the attributes memobs's
+    recording sets on a retrieval span (operation, store, top_k, every
+    document's id and score, the injection totals: ~30), where ``make_spans``
+    gives only the user and session ids. Returns ``(spans, attributes per span)``."""
+    recorded = dict(_recorded_span().attributes)
+    id_keys = [key for key in recorded if key.endswith(f".{sc.RETRIEVAL_DOCUMENT_ID}")]
+    shaped = []
+    for s in spans:
+        attributes = {**recorded, **s.attributes}
+        for key, event in zip(id_keys, s.events):
+            attributes[key] = event.attributes[sc.ENTITY_ID]
+        shaped.append(SpanRecord(
+            trace_id=s.trace_id, span_id=s.span_id, parent_span_id=s.parent_span_id, name=s.name,
+            kind=s.kind, start_ns=s.start_ns, end_ns=s.end_ns, status=s.status,
+            attributes=attributes, events=s.events))
+    return shaped, len(shaped[0].attributes) if shaped else 0
+
+
 def timed(fn, repeat: int = 1):
     best = float("inf")
     result = None

@@ -60,12 +60,13 @@ def test_simhash_equals_the_reference_implementation():
 def test_store_rows():
     rows = run.collect(quick=True, only={"store"})
     assert rows[0].figure != "not run", rows[0].detail
-    assert [row.section for row in rows] == ["5", "5", "5", "6", "6", "6", "6", "7", "7"]
+    assert [row.section for row in rows] == ["5", "5", "5", "5", "6", "6", "6", "6", "7", "7"]
     assert rows[0].name.startswith("SQLite exporter ingest")
     assert rows[0].name.endswith("(export())")
     assert rows[2].name == "  the writer's own statements replayed (SQL alone)"
     # 2,000 injections, 200 spans, 200 events, 200 citations, 866 first-seen entities
     assert "the 3,466 rows the writer built" in rows[2].detail
+    assert rows[3].name == "  the same events on memobs-shaped spans (30 span attributes)"
 
 
 def test_replayed_statements_make_the_same_file(tmp_path):
@@ -129,3 +130,16 @@ def test_instruction_rows():
     assert rows[0].figure.endswith(" M"), rows[0].detail
     assert rows[1].figure.endswith(" k"), rows[1].detail  # memobs always runs
     assert int(rows[1].figure[:-2].replace(",", "")) > 0  # recording costs something: it really ran
+
+
+def test_memobs_shaped_spans_carry_what_memobs_records():
+    spans = bench_store.make_spans(40, 20)
+    shaped, count = bench_store.memobs_shaped(spans)
+    recorded = dict(bench_store._recorded_span().attributes)
+    assert count == len(recorded) + 2 == 30  # + user.id, session.id
+    for plain, span in zip(spans, shaped):
+        assert list(span.attributes)[: len(recorded)] == list(recorded)
+        assert span.attributes["user.id"] == plain.attributes["user.id"]
+        ids = [span.attributes[f"retrieval.documents.{i}.document.id"] for i in range(10)]
+        assert ids == [event.attributes["memobs.entity.id"] for event in plain.events[:10]]
+        assert span.events is plain.events
