@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 
-from .bench_peers import QUERY, VARIANTS
+from .bench_peers import QUERY, VARIANTS, peer_differences
 from .common import Row, median, quartiles
 
 
@@ -221,7 +221,7 @@ def timed_rows(quick: bool = False) -> list[Row]:
         if variant == "memobs" and "openllmetry" in over and median(over["openllmetry"]) > 0:
             detail += f"; memobs/openllmetry {median(over['memobs']) / median(over['openllmetry']):.2f}"
         rows.append(Row("8", f"  one-process overhead under {variant}", f"{median(over[variant]):,.1f} µs", detail))
-    return rows
+    return rows + peer_differences(over, "one-process ", scale=1e6)  # µs here, seconds there
 
 
 def run(quick: bool = False) -> list[Row]:

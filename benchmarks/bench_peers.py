@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import Row, median, paired_difference, quartiles, us
+from .common import Row, compare, median, paired_difference, quartiles, us
 
 VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
 WORKERS = VARIANTS + ("hand",)  # hand: memobs's span written by hand, the SDK floor
@@ -366,6 +366,30 @@ def run(quick: bool = False) -> list[Row]:
         if variant == "memobs":
             detail += _floor_detail(overheads, floor, info)
         rows.append(Row("8", f"  overhead under {variant}", us(overheads[variant]), detail, target, ok))
+    own = {v: [x - y for x, y in zip(results[v], bases[v])] for v in overheads}
+    return rows + peer_differences(own)
+
+
+PEERS = ("openinference", "openllmetry")
+
+
+def peer_differences(overheads: dict[str, list], prefix: str = "", scale: float = 1.0) -> list[Row]:
+    """Rows "memobs - peer, paired by round": the median difference and its 95 % interval.
+
+    ``overheads``: each variant's overhead in every round (the same rounds
+    for all, in order), in seconds times ``scale``. The medians above say
+    which is lower in this run; the interval says whether the run's rounds
+    can tell them apart at all.
+    """
+    rows = []
+    for peer in PEERS:
+        name = f"  {prefix}memobs - {peer}, paired by round"
+        if "memobs" not in overheads or peer not in overheads:
+            rows.append(Row("8", name, "not run", f"{peer} not measured"))
+            continue
+        differences = [(m - p) / scale for m, p in zip(overheads["memobs"], overheads[peer])]
+        middle, detail = compare(differences, "memobs")
+        rows.append(Row("8", name, f"{'+' if middle > 0 else ''}{us(middle)}", detail))
     return rows
 
 

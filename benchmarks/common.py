@@ -10,6 +10,7 @@ ratios are medians of the per-round (paired) ratios.
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -82,6 +83,44 @@ def quartiles(values: Sequence[float]) -> tuple[float, float]:
         return (values[0], values[0]) if values else (0.0, 0.0)
     q1, _, q3 = statistics.quantiles(values, n=4)
     return q1, q3
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of ``values`` (the sign test's).
+
+    With the values sorted, it runs from the k-th to the k-th from the end,
+    k the largest with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2: the
+    true median lies outside it with at most that chance on each side,
+    whatever the distribution (rounds are assumed independent). Too few
+    values for that (n < 6 at 95 %): the whole range.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        raise ValueError("no values")
+    tail, k, below = (1 - confidence) / 2, 0, 0.0
+    while k < n // 2:
+        below += math.comb(n, k) / 2**n  # P(X = k), added: P(X <= k) = P(X < k + 1)
+        if below > tail:
+            break
+        k += 1
+    if k == 0:
+        return ordered[0], ordered[-1]
+    return ordered[k - 1], ordered[n - k]
+
+
+def compare(differences: Sequence[float], label: str, confidence: float = 0.95) -> tuple[float, str]:
+    """The median of paired ``differences`` (seconds, a - b per round) and what its interval shows."""
+    low, high = median_interval(differences, confidence)
+    if high < 0:
+        verdict = f"{label} lower: the whole interval is below 0"
+    elif low > 0:
+        verdict = f"{label} higher: the whole interval is above 0"
+    else:
+        verdict = "no difference shown: the interval holds 0"
+    share = sum(d < 0 for d in differences)
+    return median(differences), (f"{confidence:.0%} interval {us(low)} to {us(high)} (sign test over "
+                                 f"{len(differences)} rounds; lower in {share}); {verdict}")
 
 
 def us(seconds: float) -> str:

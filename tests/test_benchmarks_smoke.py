@@ -20,7 +20,8 @@ if ROOT not in sys.path:  # benchmarks/ is a folder of the repo, not an installe
     sys.path.insert(0, ROOT)
 
 from benchmarks import bench_instructions, bench_overhead, bench_store, reference, run  # noqa: E402
-from benchmarks.common import format_table  # noqa: E402
+from benchmarks.bench_peers import peer_differences  # noqa: E402
+from benchmarks.common import compare, format_table, median_interval  # noqa: E402
 from benchmarks.texts import memory_texts  # noqa: E402
 
 
@@ -94,6 +95,8 @@ def test_peer_rows():
         "  overhead under memobs",
         "  overhead under openinference",
         "  overhead under openllmetry",
+        "  memobs - openinference, paired by round",
+        "  memobs - openllmetry, paired by round",
     ]
     assert rows[1].figure != "not run", rows[1].detail  # memobs always runs; the peers need .venv-bench
     assert "span(s)/call" in rows[1].detail
@@ -113,6 +116,8 @@ def test_one_process_timed_rows():
         "  one-process overhead under memobs",
         "  one-process overhead under openinference",
         "  one-process overhead under openllmetry",
+        "  one-process memobs - openinference, paired by round",
+        "  one-process memobs - openllmetry, paired by round",
     ]
     assert rows[0].figure.endswith(" µs") and rows[1].figure.endswith(" µs"), rows[0].detail  # memobs always runs
     assert rows[1].detail.startswith("rounds' middle half ")
@@ -120,7 +125,7 @@ def test_one_process_timed_rows():
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
 def test_instruction_rows():
-    rows = run.collect(quick=True, only={"instructions"})[4:]  # after the one-process timed rows
+    rows = run.collect(quick=True, only={"instructions"})[6:]  # after the one-process timed rows
     assert names(rows) == [
         "LangChain k=10, instructions per call: bare (callgrind)",
         "  instructions over bare under memobs",
@@ -143,3 +148,34 @@ def test_memobs_shaped_spans_carry_what_memobs_records():
         ids = [span.attributes[f"retrieval.documents.{i}.document.id"] for i in range(10)]
         assert ids == [event.attributes["memobs.entity.id"] for event in plain.events[:10]]
         assert span.events is plain.events
+
+
+def test_median_interval_is_the_sign_tests():
+    # n = 33: P(X <= 10) = 0.0175 <= 0.025 < P(X <= 11) = 0.0401, so the 11th value to the 23rd
+    assert median_interval(list(range(1, 34))) == (11, 23)
+    assert median_interval(list(range(60, 0, -1))) == (22, 39)  # n = 60: the 22nd to the 39th, order ignored
+    assert median_interval([3, 1, 2, 5, 4]) == (1, 5)  # too few rounds for 95 %: the whole range
+    assert median_interval(list(range(1, 34)), confidence=0.5) == (15, 19)  # P(X <= 14) = 0.243
+    with pytest.raises(ValueError):
+        median_interval([])
+
+
+def test_compare_says_what_the_interval_shows():
+    lower = [-(10 + i % 7) * 1e-6 for i in range(33)]
+    assert compare(lower, "memobs") == (-13e-6, "95% interval -14.0 µs to -12.0 µs (sign test over 33 rounds;"
+                                                " lower in 33); memobs lower: the whole interval is below 0")
+    mixed = [(i - 16) * 1e-6 for i in range(33)]
+    assert compare(mixed, "memobs")[1].endswith("lower in 16); no difference shown: the interval holds 0")
+    higher = [-x for x in lower]
+    assert compare(higher, "memobs")[1].endswith("memobs higher: the whole interval is above 0")
+
+
+def test_peer_differences_pair_the_rounds():
+    overheads = {"memobs": [100.0, 120.0, 90.0, 110.0, 105.0, 95.0],
+                 "openllmetry": [90.0, 100.0, 95.0, 100.0, 100.0, 80.0]}  # µs; differences 10, 20, -5, 10, 5, 15
+    rows = peer_differences(overheads, "one-process ", scale=1e6)
+    assert [(row.name, row.figure) for row in rows] == [
+        ("  one-process memobs - openinference, paired by round", "not run"),
+        ("  one-process memobs - openllmetry, paired by round", "+10.0 µs"),
+    ]
+    assert rows[1].detail.startswith("95% interval -5.00 µs to 20.0 µs (sign test over 6 rounds; lower in 1)")
