@@ -27,7 +27,8 @@ switched on in turn, the first call after each switch untimed (memobs's
 re-patches the vector store's score methods: ~0.3 ms once, ~15 µs per call
 over a round of 20 if it were timed); the figure is the median over the
 rounds of each variant's time per call minus the bare call's in the same
-round. It takes
+round, and memobs minus each peer per round with its 95 % interval
+(``bench_peers.peer_differences``). It takes
 the per-process noise out of the wall-clock comparison (same heap, same
 objects, same process state for every variant) and so shows what the
 clock says when only the instrumentation differs; the spec's figure of

@@ -27,6 +27,9 @@ process instead would add the processes' own difference on the ~1 ms
 LangChain call (memory layout, caches: on this machine the same bare code
 runs ±20 % apart in two processes, i.e. ±200 µs, more than the overheads
 being compared). The bare process's time is still shown for scale.
+memobs is then compared with each peer round by round (``peer_differences``:
+the median of memobs's overhead minus the peer's in the same round, with the
+sign test's 95 % interval), which says whether the run can tell them apart.
 Every process has the same real SDK ``TracerProvider`` set-up
 (``tracing.PROCESSOR``) as the global provider and passed to the
 instrumentor; each reports how many spans one call exports, which shows
