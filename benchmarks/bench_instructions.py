@@ -46,7 +46,7 @@ import sys
 import tempfile
 
 from .bench_peers import QUERY, VARIANTS, peer_differences
-from .common import Row, median, quartiles
+from .common import Row, median, quartiles, round_order
 
 
 # --- the workers (one under callgrind, one timed) --------------------------------
@@ -132,7 +132,7 @@ def timed_worker(rounds: int, calls: int, n_docs: int, k: int) -> int:
     times: dict[str, list[float]] = {v: [] for v in names}
     clock = time.perf_counter
     for r in range(rounds):
-        for variant in (names if r % 2 == 0 else names[::-1]):  # the order alternates
+        for variant in round_order(names, r):
             on, off = switches[variant]
             on()
             retriever.invoke(QUERY)  # untimed, as in bench_peers: the first call after switching

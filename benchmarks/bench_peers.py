@@ -47,7 +47,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import Row, compare, median, paired_difference, quartiles, us
+from .common import Row, compare, median, paired_difference, quartiles, round_order, us
 
 VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
 WORKERS = VARIANTS + ("hand",)  # hand: memobs's span written by hand, the SDK floor
@@ -322,7 +322,7 @@ def run(quick: bool = False) -> list[Row]:
         bases: dict[str, list[float]] = {v: [] for v in ready}
         names = list(ready)
         for r in range(rounds):
-            for variant in (names if r % 2 == 0 else names[::-1]):
+            for variant in round_order(names, r):
                 proc = ready[variant]
                 proc.stdin.write(f"pair {calls} {(r // 2) % 2}\n")
                 run_s, base_s = proc.stdout.readline().split()

@@ -1,9 +1,9 @@
 """Timing helpers shared by the benchmarks.
 
 Variants compared with each other are timed in *interleaved rounds*: every
-round times one batch of each variant, in an order that alternates from
-round to round, so that drift on a shared machine (other processes, CPU
-frequency) hits all of them alike. Figures are medians over the rounds and
+round times one batch of each variant, in an order that changes from round
+to round (``round_order``), so that drift on a shared machine (other
+processes, CPU frequency) hits all of them alike. Figures are medians over the rounds and
 ratios are medians of the per-round (paired) ratios.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
+import random
 import statistics
 import time
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ def per_call(fn: Callable[[], object], calls: int) -> float:
 
 
 def interleaved(variants: dict[str, Callable[[], float]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Run each variant's batch once per round, alternating the order.
+    """Run each variant's batch once per round, in the order ``round_order`` gives.
 
     Each value of ``variants`` runs one batch and returns its figure (e.g.
     seconds per call). Returns every round's figure per variant.
@@ -56,11 +57,28 @@ def interleaved(variants: dict[str, Callable[[], float]], rounds: int, warmup: i
             variants[name]()
     results: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
+        for name in round_order(names, r):
             gc.collect()
             results[name].append(variants[name]())
     return results
+
+
+def round_order(names: Sequence[str], r: int) -> list[str]:
+    """The order of round ``r``: two variants alternate; three or more are shuffled.
+
+    A variant's time depends a little on which variant ran just before it
+    (what that one left in the caches and the allocator): in one process,
+    LangChain under memobs measured up to ~18 µs apart from the very same
+    code in another place of a fixed order that only alternated. A shuffle
+    per round (seeded by ``r``: the same orders in every run) puts each
+    variant in every place and after every other one, so that effect
+    averages out instead of favouring whoever has the luckier neighbour.
+    """
+    order = list(names)
+    if len(order) <= 2:
+        return order if r % 2 == 0 else order[::-1]
+    random.Random(r).shuffle(order)
+    return order
 
 
 def median(values: Sequence[float]) -> float:

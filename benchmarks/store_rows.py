@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from .common import Row, median
+from .common import Row, median, round_order
 
 ROUNDS = {"quick": 1, "default": 3, "full": 1}  # ingest rounds (one at 1M: ~1 min each)
 SIZES = {
@@ -45,8 +45,8 @@ def run(size: str = "default") -> list[Row]:
             "shaped": lambda r: bs.build_via_exporter(os.path.join(tmp, f"shaped-{r}.db"), shaped),
         }
         seconds: dict[str, list[float]] = {name: [] for name in runs}
-        for r in range(ROUNDS[size]):  # interleaved, the order alternating
-            for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+        for r in range(ROUNDS[size]):  # interleaved, in the order round_order gives
+            for name in round_order(list(runs), r):
                 seconds[name].append(runs[name](r))
         raw, exported, ingest, replayed, exported_shaped = (n_events / median(seconds[name]) for name in runs)
         del statements, shaped
