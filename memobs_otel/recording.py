@@ -20,7 +20,9 @@ Rules kept here, once:
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar
+from time import time_ns
 from typing import Any, Callable, NamedTuple
 
 from opentelemetry import context as otel_context
@@ -289,10 +291,16 @@ def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: d
 # limit allows, no str longer than the attribute length limit — they are
 # stored as the SDK stores them, minus the cleaning:
 #
-# - events: the public ``BoundedAttributes(limit, None, immutable=True,
-#   max_value_len)`` given the dict as its ``_dict``, in an SDK ``Event``;
-#   a retrieval's events are appended to the span's event list under the
-#   span's lock in one ``extend`` (what ``_add_event`` does per event);
+# - events: an immutable SDK ``BoundedAttributes`` holding the dict as its
+#   ``_dict``, in an SDK ``Event`` stamped with ``time_ns()``, both built
+#   with the fields their ``__init__`` sets (``object.__new__`` and one
+#   ``__dict__``; the attributes' lock is one shared ``RLock``: an immutable
+#   ``BoundedAttributes`` takes it only to deep-copy itself). Timed inside a
+#   LangChain call (one process, 100 shuffled rounds), that is ~5 µs less
+#   per retrieval of 10 than calling their ``__init__``s, which allocate a
+#   lock and a dict per event to be replaced at once. A retrieval's events
+#   are appended to the span's event list under the span's lock in one
+#   ``extend`` (what ``_add_event`` does per event);
 # - span attributes: when none of the keys is on the span yet and they all
 #   fit under the span's attribute limit (nothing would be evicted), the
 #   dict is merged into the span's ``BoundedAttributes`` under the span's and
@@ -338,13 +346,26 @@ def _unchanged(attrs: dict, max_attrs, max_len, clean: bool = False) -> bool:
     return True
 
 
+_SHARED_LOCK = threading.RLock()  # every fast-path event's attributes' lock (see above)
+_new = object.__new__
+
+
+def _attribute_fields(max_attrs, max_len) -> dict:
+    """The fields ``BoundedAttributes(max_attrs, None, True, max_len)`` sets, but ``_dict``."""
+    return {"maxlen": max_attrs, "dropped": 0, "max_value_len": max_len, "_lock": _SHARED_LOCK,
+            "_immutable": True}
+
+
 def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
     """The SDK ``Event`` ``add_event(name, attrs)`` would add, or None if ``attrs`` would be changed."""
     if not _unchanged(attrs, max_attrs, max_len):
         return None
-    bounded = _BoundedAttributes(max_attrs, None, True, max_len)  # (maxlen, attributes, immutable, max_value_len)
-    bounded._dict = attrs
-    return _SdkEvent(name, bounded, timestamp)
+    bounded = _new(_BoundedAttributes)
+    bounded.__dict__ = {**_attribute_fields(max_attrs, max_len), "_dict": attrs}
+    event = _new(_SdkEvent)
+    event.__dict__ = {"_name": name, "_timestamp": time_ns() if timestamp is None else timestamp,
+                      "_attributes": bounded}
+    return event
 
 
 def _verify_fast_events() -> bool:
@@ -472,7 +493,8 @@ def _put_events(span, name: str, events: list[dict], shared: bool = False, clean
         return
     limits = span._limits
     max_attrs, max_len = limits.max_event_attributes, limits.max_attribute_length
-    bounded_attributes, event = _BoundedAttributes, _SdkEvent
+    bounded_attributes, event, new, stamp = _BoundedAttributes, _SdkEvent, _new, time_ns
+    fields = _attribute_fields(max_attrs, max_len)
     # clean attributes under no length limit: only the count can be over a limit
     trusted = clean and max_len is None
     built: list = []
@@ -481,9 +503,11 @@ def _put_events(span, name: str, events: list[dict], shared: bool = False, clean
             attrs = dict(attrs)
         if (max_attrs is None or len(attrs) <= max_attrs) if trusted else _unchanged(attrs, max_attrs, max_len, clean):
             # what _fast_event builds, inlined
-            bounded = bounded_attributes(max_attrs, None, True, max_len)
-            bounded._dict = attrs
-            built.append(event(name, bounded))
+            bounded = new(bounded_attributes)
+            bounded.__dict__ = {**fields, "_dict": attrs}
+            ev = new(event)
+            ev.__dict__ = {"_name": name, "_timestamp": stamp(), "_attributes": bounded}
+            built.append(ev)
         else:  # the SDK would change these: its own add_event, in rank order
             _add_built(span, built)
             built = []
