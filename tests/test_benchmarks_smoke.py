@@ -21,7 +21,7 @@ if ROOT not in sys.path:  # benchmarks/ is a folder of the repo, not an installe
 
 from benchmarks import bench_instructions, bench_overhead, bench_store, reference, run  # noqa: E402
 from benchmarks.bench_peers import peer_differences  # noqa: E402
-from benchmarks.common import compare, format_table, median_interval  # noqa: E402
+from benchmarks.common import compare, format_table, median_interval, round_order  # noqa: E402
 from benchmarks.texts import memory_texts  # noqa: E402
 
 
@@ -179,3 +179,16 @@ def test_peer_differences_pair_the_rounds():
         ("  one-process memobs - openllmetry, paired by round", "+10.0 µs"),
     ]
     assert rows[1].detail.startswith("95% interval -5.00 µs to 20.0 µs (sign test over 6 rounds; lower in 1)")
+
+
+def test_round_order_alternates_two_and_shuffles_more():
+    assert [round_order(["a", "b"], r) for r in range(4)] == [["a", "b"], ["b", "a"], ["a", "b"], ["b", "a"]]
+    names = ["bare", "memobs", "openinference", "openllmetry", "hand"]
+    orders = [round_order(names, r) for r in range(60)]
+    assert all(sorted(order) == sorted(names) for order in orders)  # every variant once a round
+    assert orders == [round_order(names, r) for r in range(60)]  # seeded: the same orders every run
+    assert names == ["bare", "memobs", "openinference", "openllmetry", "hand"]  # not shuffled in place
+    # every variant in every place, and right after every other one
+    assert all({order[place] for order in orders} == set(names) for place in range(len(names)))
+    after = {(order[i], order[i + 1]) for order in orders for i in range(len(names) - 1)}
+    assert after == {(a, b) for a in names for b in names if a != b}
