@@ -164,7 +164,8 @@ def count(calls: int, n_docs: int, k: int, python: str) -> dict[str, float]:
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
              python, "-m", "benchmarks.bench_instructions", "--worker", str(calls), str(n_docs), str(k)],
-            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), MEMOBS_ENABLED="true", OTEL_SDK_DISABLED="false"),
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), MEMOBS_ENABLED="true", OTEL_SDK_DISABLED="false",
+                               PYTHONHASHSEED="0"),  # str hashes fixed: the same dict layouts, the same count
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         labels = []
         try:
