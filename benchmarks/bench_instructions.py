@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 
-from .bench_peers import QUERY, VARIANTS, peer_differences
+from .bench_peers import PEERS, QUERY, VARIANTS, peer_differences
 from .common import Row, median, quartiles, round_order
 
 
@@ -253,7 +253,7 @@ def counted_rows(quick: bool = False) -> list[Row]:
         extra = over[variant]
         target, ok = "", None
         if variant == "memobs":
-            peers = [over[p] for p in ("openinference", "openllmetry") if p in over]
+            peers = [over[p] for p in PEERS if p in over]
             target, ok = "< both peers", all(extra < p for p in peers) if peers else None
         rows.append(Row("8", f"  instructions over bare under {variant}", f"{extra / 1e3:,.0f} k", "",
                         target, ok))

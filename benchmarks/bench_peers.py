@@ -50,6 +50,7 @@ from pathlib import Path
 from .common import Row, compare, median, paired_difference, quartiles, round_order, us
 
 VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
+PEERS = VARIANTS[2:]  # what memobs is compared with
 WORKERS = VARIANTS + ("hand",)  # hand: memobs's span written by hand, the SDK floor
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -130,26 +131,19 @@ def _span_shape(span) -> tuple:
 
 def memobs_reference_span(retriever):
     """The span memobs records for one ``retriever.invoke(QUERY)``, recorded on a private provider."""
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     import memobs_otel as memobs
-    from memobs_otel import config
 
-    from .tracing import make_provider
+    from .tracing import record_one
 
-    exporter = InMemorySpanExporter()
-    config.use_tracer_provider(make_provider(exporter))
-    try:
+    def invoke_instrumented():
         if not memobs.instrument("langchain"):
             raise RuntimeError("memobs langchain plugin not available")
         try:
             retriever.invoke(QUERY)
         finally:
             memobs.uninstrument("langchain")
-    finally:
-        config.use_tracer_provider(None)
-    (span,) = exporter.get_finished_spans()
-    return span
+
+    return record_one(invoke_instrumented)
 
 
 def _install_hand(retriever, provider, exporter):
@@ -354,7 +348,7 @@ def run(quick: bool = False) -> list[Row]:
                     f"(bare process: {us(paired_difference(results['bare'], bases['bare']))}, i.e. noise)"))
     overheads = {v: paired_difference(results[v], bases[v]) for v in results if v != "bare"}
     across = {v: paired_difference(results[v], bare) for v in results if v != "bare"}
-    peers = [overheads[v] for v in ("openinference", "openllmetry") if v in overheads]
+    peers = [overheads[v] for v in PEERS if v in overheads]
     for variant in VARIANTS[1:]:
         if variant not in overheads:
             rows.append(Row("8", f"  overhead under {variant}", "not run", info.get(variant, "")))
@@ -371,9 +365,6 @@ def run(quick: bool = False) -> list[Row]:
         rows.append(Row("8", f"  overhead under {variant}", us(overheads[variant]), detail, target, ok))
     own = {v: [x - y for x, y in zip(results[v], bases[v])] for v in overheads}
     return rows + peer_differences(own)
-
-
-PEERS = ("openinference", "openllmetry")
 
 
 def peer_differences(overheads: dict[str, list], prefix: str = "", scale: float = 1.0) -> list[Row]:

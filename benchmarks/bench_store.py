@@ -82,23 +82,14 @@ def make_spans(n_events: int, n_entities: int, seed: int = 7, per_span: int = 10
 def _recorded_span(k: int = 10):
     """A retrieval span as memobs records it: a decorated search returning ``k`` memories."""
     import memobs_otel as memobs
-    from memobs_otel import config
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from .tracing import make_provider
+    from .tracing import record_one
 
-    exporter = InMemorySpanExporter()
-    config.use_tracer_provider(make_provider(exporter))
-    try:
-        @memobs.observe_retrieval(entity_type=TYPES[0], store="playbooks")
-        def search_memory(query: str, k: int = 10):
-            return [{"id": str(i), "content": f"playbook {i}", "score": 0.5} for i in range(k)]
+    @memobs.observe_retrieval(entity_type=TYPES[0], store="playbooks")
+    def search_memory(query: str, k: int = 10):
+        return [{"id": str(i), "content": f"playbook {i}", "score": 0.5} for i in range(k)]
 
-        search_memory("refund policy", k=k)
-    finally:
-        config.use_tracer_provider(None)
-    (span,) = exporter.get_finished_spans()
-    return span
+    return record_one(lambda: search_memory("refund policy", k=k))
 
 
 def memobs_shaped(spans):

@@ -27,3 +27,19 @@ def make_provider(exporter: SpanExporter | None = None) -> TracerProvider:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter or DropExporter()))
     return provider
+
+
+def record_one(action):
+    """The one span memobs records while ``action()`` runs, on a private provider."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from memobs_otel import config
+
+    exporter = InMemorySpanExporter()
+    config.use_tracer_provider(make_provider(exporter))
+    try:
+        action()
+    finally:
+        config.use_tracer_provider(None)
+    (span,) = exporter.get_finished_spans()
+    return span
