@@ -17,7 +17,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import QueryFusionRetriever
-from llama_index.core.schema import QueryBundle, TextNode
+from llama_index.core.schema import MetadataMode, QueryBundle, TextNode
 
 import memobs_otel as memobs
 from memobs_otel import config
@@ -78,8 +78,18 @@ def reference(retriever, query):
         memobs.instrument("llamaindex")
 
 
+def prompt_text(node_id):
+    """The node's text as LlamaIndex puts it into the prompt: its metadata included."""
+    return TextNode(text=TEXTS[node_id], id_=node_id, metadata={"updated_at": "2024-06-01T12:00:00Z"}
+                    ).get_content(metadata_mode=MetadataMode.LLM)
+
+
+def test_prompt_text_includes_the_metadata():
+    assert prompt_text("n1") == "updated_at: 2024-06-01T12:00:00Z\n\nPremium members get free express shipping"
+
+
 def expected(node_id, rank, score):
-    text = TEXTS[node_id]
+    text = prompt_text(node_id)
     return {
         "memobs.entity.type": "document",
         "memobs.entity.id": node_id,
@@ -108,7 +118,7 @@ def test_retrieve_exact_events(spans, instrumented, index):
         "gen_ai.request.top_k": 3,
         "gen_ai.memory.record.count": 3,
         "memobs.injection.count": 3,
-        "memobs.injection.tokens": sum(len(ENC.encode_ordinary(TEXTS[i])) for i, _ in ref),
+        "memobs.injection.tokens": sum(len(ENC.encode_ordinary(prompt_text(i))) for i, _ in ref),
         "memobs.tokenizer": "tiktoken/cl100k_base",
     }
     for n, (i, s) in enumerate(ref):
@@ -125,7 +135,7 @@ def test_aretrieve_with_query_bundle_and_content_capture(spans, instrumented, in
 
     assert [(n.node.node_id, n.score) for n in nodes] == ref
     got = events(spans)
-    assert [e.pop("memobs.entity.content") for e in got] == [TEXTS[i] for i, _ in ref]
+    assert [e.pop("memobs.entity.content") for e in got] == [prompt_text(i) for i, _ in ref]
     assert got == [expected(i, rank, s) for rank, (i, s) in enumerate(ref)]
     assert finished(spans)[0].attributes["input.value"] == "gift cards for cash"
 

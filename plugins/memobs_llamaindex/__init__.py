@@ -17,10 +17,24 @@ agents that retrieve through a retriever are covered too. The query may be a
 
 What is recorded, per call: a retrieval span ``"retrieval {store}"`` (``store``
 = the retriever's class name, e.g. ``VectorIndexRetriever``) and one
-``memobs.injection`` event per returned ``NodeWithScore``: the node id, its
-score, rank, token count of its text (``node.get_content()``), content hash
-and simhash, and lifecycle fields (``created_at``, ``updated_at``, ``status``,
-``version``…) from the node's ``metadata``. The query text is put on the
+``memobs.injection`` event per returned ``NodeWithScore``: its id, score,
+rank, token count, content hash and simhash, and lifecycle fields
+(``created_at``, ``updated_at``, ``status``, ``version``…) from the node's
+``metadata``.
+
+Ids are stable across re-indexing. LlamaIndex gives the nodes it splits from
+a ``Document`` a random id per index build, so a node with a source document
+is identified by that document's id and its text:
+``"{ref_doc_id}#{first 12 hex of the text's SHA-256}"`` (e.g.
+``kb-gift#3f2a9c1d0e4b``) — the same text of the same source gets the same id
+every time, and the source id is readable in it (and recorded as the
+entity's ``source_id`` metadata). A node with no source document (a
+``TextNode`` you built with your own ``id_``) keeps its node id.
+
+Token counts are of the text the LLM sees: ``node.get_content(
+metadata_mode=MetadataMode.LLM)``, i.e. the metadata LlamaIndex puts into
+the prompt included (minus ``excluded_llm_metadata_keys``), exactly as the
+query and chat engines format it. The query text is put on the
 span only with content capture on. ``gen_ai.request.top_k`` is the
 retriever's ``similarity_top_k``.
 
@@ -42,6 +56,7 @@ from typing import Any, Callable
 
 import memobs_otel as memobs
 from memobs_otel import semconv
+from memobs_otel.fingerprint import content_hash
 from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec
 
@@ -56,6 +71,39 @@ def _query_text(args: tuple, kwargs: dict) -> str | None:
         return query
     text = getattr(query, "query_str", None)
     return text if isinstance(text, str) else None
+
+
+def node_entity(node: Any, score: Any) -> dict:
+    """What memobs records of one retrieved node: a stable id, the prompt's text, its metadata."""
+    from llama_index.core.schema import MetadataMode
+
+    raw = node.get_content(metadata_mode=MetadataMode.NONE)
+    metadata = dict(node.metadata or {})
+    source = node.ref_doc_id
+    if source:
+        entity_id = f"{source}#{content_hash(raw)[:12]}"
+        metadata["source_id"] = source
+    else:
+        entity_id = node.node_id
+    return {"id": entity_id, "content": node.get_content(metadata_mode=MetadataMode.LLM),
+            "score": score, "metadata": metadata}
+
+
+def nodes_as_entities(result: Any) -> Any:
+    """``entities_of`` for a retriever's result: each ``NodeWithScore`` as ``node_entity``.
+
+    Anything that is not a list of ``NodeWithScore`` is passed on unchanged
+    (the built-in extractors take it).
+    """
+    if not isinstance(result, list):
+        return result
+    out = []
+    for item in result:
+        node = getattr(item, "node", None)
+        if node is None or not hasattr(node, "ref_doc_id") or not hasattr(node, "get_content"):
+            return result
+        out.append(node_entity(node, getattr(item, "score", None)))
+    return out
 
 
 def _top_k(retriever: Any) -> int | None:
@@ -95,7 +143,7 @@ class LlamaIndexInstrumentor(Instrumentor):
         elif store is None:
             store = type(retriever).__name__
         spec = RetrievalSpec(self.entity_type, store, self.operation)
-        return spec, _query_text(args, kwargs), _top_k(retriever), None, None
+        return spec, _query_text(args, kwargs), _top_k(retriever), nodes_as_entities, None
 
 
 @memobs.hookimpl
