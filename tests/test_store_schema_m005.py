@@ -48,7 +48,7 @@ def test_m004_file_upgrades_in_place_with_rows_views_and_answers(tmp_path):
     assert len(before_rows["spans"]) == 200 and len(before_rows["citations"]) > 50
 
     conn = connect_for_write(path)  # applies m005
-    assert applied_migrations(conn)[-1] == "m005_time_led_keys"
+    assert "m005_time_led_keys" in applied_migrations(conn)
     assert indexes(conn, "spans") == ["spans_key", "spans_user"]
     assert indexes(conn, "citations") == ["citations_span", "citations_time", "citations_user_time"]
     assert "UNIQUE" not in conn.execute(

@@ -24,6 +24,15 @@ epoch, UTC):
 - ``citations`` / ``writes`` — one row per ``memobs.citation`` /
   ``memobs.entity.write`` event (the event itself is also in ``events``).
 
+- ``export_losses`` (m006) — what the exporting pipeline could not store as
+  received, one row per ``kind`` with a running ``count``: ``spans-shed``
+  (spans the span processor had to drop), ``spans-export-failed`` (spans in
+  a batch the exporter could not write), ``otlp-spans-shed`` /
+  ``otlp-spans-export-failed`` (the same for the OTLP exporter configured
+  beside it), ``values-sanitised`` (values stored altered: lone surrogates
+  replaced by U+FFFD, integers past 64 bits as text). ``first_ns`` /
+  ``last_ns``: when the first / latest were recorded.
+
 Readable views (m002): ``v_spans``, ``v_injections``, ``v_citations``,
 ``v_writes``, ``v_entities`` — ISO 8601 timestamps, entity type and id
 spelled out, simhash as 16 hex chars.
@@ -385,12 +394,31 @@ def m005_time_led_keys(db: sqlite3.Connection) -> None:
     )
 
 
+EXPORT_LOSSES_TABLE = "export_losses"
+
+
+def m006_export_losses(db: sqlite3.Connection) -> None:
+    # The exporting side never loses a span silently: what it had to shed,
+    # could not write or had to alter is counted here, in the file the user
+    # reads (``memobs stats`` / ``review`` / ``doctor`` show it), not only in
+    # a log line. Counts are added, never reset, by the exporter.
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS {EXPORT_LOSSES_TABLE} (
+            kind TEXT PRIMARY KEY,
+            count INTEGER NOT NULL DEFAULT 0,
+            first_ns INTEGER,
+            last_ns INTEGER
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m001_initial,
     m002_readable_views,
     m003_deferred_injection_index,
     m004_entities_generation,
     m005_time_led_keys,
+    m006_export_losses,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
