@@ -228,3 +228,28 @@ def test_review_sees_deleted_as_gone_and_updated_as_fresh(instrumented, memory, 
     # two months on, the updated memory is stale too, last modified when it was updated
     assert later[ids["updated"]].signals == ["stale"]
     assert abs(later[ids["updated"]].last_modified_at - updated_at) < timedelta(seconds=5)
+
+
+def test_run_id_is_the_session(spans, instrumented, memory, tmp_path):
+    """mem0's run_id scopes the session where the app set none: the stats count mem0 runs."""
+    added = memory.add("Prefers a window seat", user_id="dana", run_id="trip-1", infer=False)
+    memory_id = added["results"][0]["id"]
+    for _ in range(2):
+        memory.search("seat", filters={"user_id": "dana", "run_id": "trip-1"})
+    with memobs.context(session_id="app-session"):  # the application's own session wins
+        memory.search("seat", filters={"user_id": "dana", "run_id": "trip-1"})
+
+    (write,) = events(spans, "memobs.entity.write")
+    assert (write["user.id"], write["session.id"]) == ("dana", "trip-1")
+    assert [(e["memobs.entity.id"], e["user.id"], e["session.id"]) for e in events(spans)] == [
+        (memory_id, "dana", "trip-1"), (memory_id, "dana", "trip-1"), (memory_id, "dana", "app-session")]
+
+    from memobs_otel.exporters import SQLiteSpanExporter
+
+    db = tmp_path / "runs.db"
+    exporter = SQLiteSpanExporter(str(db))
+    exporter.export(finished(spans))
+    exporter.shutdown()
+    with memobs.open_store(db) as store:
+        (stat,) = store.injection_stats()
+    assert (stat.entity_id, stat.surfaced_count, stat.distinct_session_count) == (memory_id, 3, 2)

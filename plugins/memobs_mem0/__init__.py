@@ -36,9 +36,13 @@ write's timestamp is the time the call returned (UTC, ISO 8601), within
 milliseconds of the value mem0 stores. ``delete_all`` and ``reset`` are not
 recorded.
 
-User ids: the ``user_id`` of ``add`` and the ``filters={"user_id": ...}`` of
-``search`` are put on the span and events as ``user.id`` unless a
-``memobs.context(user_id=...)`` is already in force.
+User and session ids: mem0's own ids scope what memobs records when the
+application set none. The ``user_id`` of ``add`` (or ``filters={"user_id":
+...}`` of ``search``) becomes ``user.id`` unless a ``memobs.context(user_id=
+...)`` is in force, and mem0's ``run_id`` (one conversation or run) becomes
+``session.id`` unless the context sets a session, so the stats' sessions
+column counts mem0 runs. ``agent_id`` names an agent, not a session: it is
+not used as one.
 
 Content (memory text, query) is exported only with content capture on; the
 hashes and token counts always are.
@@ -71,13 +75,23 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _user_of(kwargs: dict) -> str | None:
-    user = kwargs.get("user_id")
-    if user is None and isinstance(kwargs.get("filters"), dict):
-        user = kwargs["filters"].get("user_id")
-    if user is None or semconv.USER_ID in current_ids():
+def _mem0_id(kwargs: dict, name: str) -> Any:
+    value = kwargs.get(name)
+    if value is None and isinstance(kwargs.get("filters"), dict):
+        value = kwargs["filters"].get(name)
+    return value
+
+
+def _scope_of(kwargs: dict) -> Any:
+    """``memobs.context`` with mem0's user_id / run_id where the application set none, or None."""
+    ids = current_ids()
+    user = _mem0_id(kwargs, "user_id")
+    run = _mem0_id(kwargs, "run_id")
+    user = None if user is None or semconv.USER_ID in ids else str(user)
+    run = None if run is None or semconv.SESSION_ID in ids else str(run)
+    if user is None and run is None:
         return None
-    return str(user)
+    return memobs.context(user_id=user, session_id=run)
 
 
 def _results(result: Any) -> list:
@@ -95,12 +109,12 @@ def _top_k(kwargs: dict) -> int | None:
 
 
 class _Scope:
-    """``memobs.context(user_id=...)`` when mem0 names a user and none is set, else nothing."""
+    """``_scope_of(kwargs)`` held around the write recording, or nothing."""
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, user: str | None) -> None:
-        self._ctx = memobs.context(user_id=user) if user is not None else None
+    def __init__(self, kwargs: dict) -> None:
+        self._ctx = _scope_of(kwargs)
 
     def __enter__(self) -> None:
         if self._ctx is not None:
@@ -144,8 +158,7 @@ class Mem0Instrumentor(Instrumentor):
     def _prepare_search(self, memory: Any, args: tuple, kwargs: dict):
         query = args[0] if args else kwargs.get("query")
         spec = RetrievalSpec(self.entity_type, self._store(memory), semconv.OPERATION_SEARCH_MEMORY)
-        user = _user_of(kwargs)
-        scope = memobs.context(user_id=user) if user is not None else None
+        scope = _scope_of(kwargs)
         return spec, (query if isinstance(query, str) else None), _top_k(kwargs), None, scope
 
     # --- writes ---------------------------------------------------------------
@@ -183,7 +196,7 @@ class Mem0Instrumentor(Instrumentor):
         metadata = kwargs.get("metadata") if isinstance(kwargs.get("metadata"), dict) else {}
         now = _now()
         created = metadata.get("created_at") or now  # mem0 keeps a created_at given in metadata
-        with _Scope(_user_of(kwargs)):
+        with _Scope(kwargs):
             for item in _results(result):
                 op = _EVENT_OPS.get(str(item.get("event", "ADD")).upper())
                 memory_id = item.get("id")
