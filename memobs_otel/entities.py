@@ -101,16 +101,23 @@ class _Attrs(Mapping):
     def __init__(self, obj: Any) -> None:
         self._obj = obj
 
+    # A property may raise anything, SystemExit included: that is the item's
+    # code, run only because memobs reads it, so it counts as "missing"
+    # (KeyboardInterrupt excepted: it is the user's; see guard).
     def __getitem__(self, key: str) -> Any:
         try:
             return getattr(self._obj, key)
-        except Exception:  # noqa: BLE001 - properties may raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - properties may raise
             raise KeyError(key) from None
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
             return getattr(self._obj, key, default)
-        except Exception:  # noqa: BLE001
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001
             return default
 
     def __iter__(self):
@@ -364,40 +371,56 @@ def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
 def _content_of(item: Any, fields: Mapping[str, Any], model: bool = False) -> str:
     """The item's content; ``model``: ``fields`` is a fast-path model's ``__dict__``."""
     if model or not _is_mapping(item):
-        if model:
-            get_content = fields.get("get_content")
-        elif type(fields) is _ModelAttrs:
-            get_content = fields.raw("get_content")
-        else:
-            get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
-        if callable(get_content):
-            try:
+        try:
+            if model:
+                get_content = fields.get("get_content")
+            elif type(fields) is _ModelAttrs:
+                get_content = fields.raw("get_content")
+            else:
+                get_content = getattr(item, "get_content", None)  # LlamaIndex nodes
+            if callable(get_content):
                 text = get_content()
                 if isinstance(text, str):
                     return text
-            except Exception:  # noqa: BLE001
-                pass
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - the item's code, SystemExit included
+            pass
     value = _first(fields, CONTENT_KEYS)
     if isinstance(value, str):
         return value
     if value is not None:
         return _stable_text(value)
     if model or isinstance(fields, _Attrs):
-        dump = getattr(item, "model_dump", None)  # pydantic: its fields as JSON
-        if callable(dump):
-            try:
+        try:
+            dump = getattr(item, "model_dump", None)  # pydantic: its fields as JSON
+            if callable(dump):
                 return _stable_text(dump())
-            except Exception:  # noqa: BLE001
-                pass
-        return str(item)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001
+            pass
+        return _str(item)
     return _stable_text(fields)
+
+
+def _str(value: Any) -> str:
+    """``str(value)``, or the type's name when the value's ``__str__`` raises (anything but Ctrl-C)."""
+    try:
+        return str(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001
+        return f"<{type(value).__qualname__}>"
 
 
 def _stable_text(value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    except Exception:  # noqa: BLE001
-        return str(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001
+        return _str(value)
 
 
 def entity_from_item(item: Any, entity_type: str, score: float | None = None, rank: int = 0) -> Entity:

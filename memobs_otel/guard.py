@@ -5,6 +5,18 @@ agent's code. Every piece of memobs work that could fail (extraction,
 tokenizer, hooks, exporter) runs through ``safe_invoke`` or ``log_once``:
 failures are logged at WARNING at most once per *kind* (so a broken plugin
 does not flood the log on every call) and swallowed.
+
+**What is caught.** Everything but ``KeyboardInterrupt``: ``Exception`` and
+also ``SystemExit``, ``GeneratorExit``, ``asyncio.CancelledError`` and other
+``BaseException``s. memobs runs foreign code the host never asked to run (a
+property of a result item read during extraction, a plugin's import or hook),
+so an exit raised there is not the host's decision and must not end the
+host's call or process. ``KeyboardInterrupt`` is the user's (Ctrl-C arrives
+wherever the interpreter happens to be) and always propagates. The same rule
+is applied, with the same two ``except`` clauses, where memobs reads a result
+item's attributes (``entities``) and where it imports and calls plugins
+(``plugins``). The host's own exceptions are never caught: the decorated
+call runs outside every guard.
 """
 
 from __future__ import annotations
@@ -41,9 +53,12 @@ def reset_logged() -> None:
 
 
 def safe_invoke(kind: str, fn: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
-    """Call ``fn``; on any exception log it once under ``kind`` and return ``default``."""
+    """Call ``fn``; on any exception but ``KeyboardInterrupt`` log it once under ``kind``
+    and return ``default``."""
     try:
         return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the whole point
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the whole point (see the module docstring)
         log_once(kind, exc)
         return default

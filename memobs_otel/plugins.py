@@ -6,10 +6,15 @@ third-party ones, then every module of the ``memobs_otel`` entry-point group.
 ``MEMOBS_PLUGINS`` (comma-separated entry-point names) limits which
 entry-point plugins load; ``MEMOBS_PLUGINS=""`` loads none. A plugin that
 fails to import or register is logged and listed in ``plugin_errors``; the
-rest load.
+rest load. "Fails" includes raising ``SystemExit`` (a plugin calling
+``sys.exit`` at import): every ``BaseException`` but ``KeyboardInterrupt`` is
+caught, as ``guard`` explains.
 
 ``call_hook`` calls each implementation on its own under the never-raise
 guard, so one broken plugin cannot stop the others or reach the agent.
+What a hook returns is the caller's to check: ``recording`` falls back to the
+built-in extractor when ``memobs_extract_entities`` returns something that is
+not an iterable of ``Entity``.
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ def _register(name: str, loader) -> None:
         return
     try:
         pm.register(loader(), name=name)
-    except Exception as exc:  # noqa: BLE001 - a bad plugin is reported, not fatal
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bad plugin (even one calling sys.exit) is reported, not fatal
         plugin_errors[name] = f"{type(exc).__name__}: {exc}"
         logger.warning("memobs: plugin %r failed to load and is skipped (%s: %s)", name, type(exc).__name__, exc)
 
@@ -93,7 +100,9 @@ def call_hook(name: str, *, firstresult: bool = False, **kwargs: Any) -> Any:
         try:
             args = [kwargs[arg] for arg in impl.argnames]
             result = impl.function(*args)
-        except Exception as exc:  # noqa: BLE001
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: see guard
             guard.log_once(f"hook:{name}:{impl.plugin_name}", exc,
                            f"memobs: plugin {impl.plugin_name!r} raised in {name}")
             continue

@@ -118,13 +118,34 @@ def _event_limit(span) -> int | None:
     return getattr(limits, "max_events", 128)  # None: unlimited
 
 
+def _plugin_entities(found: Any) -> list[Entity] | None:
+    """A plugin extractor's answer as a list of entities, or None (logged once) when it is not
+    an iterable of ``Entity``: then the built-in extractor takes the result."""
+    try:
+        entities = list(found)
+        if all(type(entity) is Entity or isinstance(entity, Entity) for entity in entities):
+            return entities
+        error = None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's iterable: its code
+        error = exc
+    guard.log_once("hook:memobs_extract_entities:result", error,
+                   "memobs: a memobs_extract_entities plugin returned something that is not an iterable "
+                   "of Entity; the built-in extractor is used instead")
+    return None
+
+
 def _extract(result: Any, spec: RetrievalSpec) -> list[Entity]:
     entity_type = spec.entity_type if isinstance(spec.entity_type, str) else "memory"
-    found = None
+    entities = None
     if plugins.has_impls("memobs_extract_entities"):
         found = plugins.call_hook("memobs_extract_entities", firstresult=True,
                                   result=result, entity_type=entity_type)
-    entities = list(found) if found is not None else extract_entities(result, entity_type)
+        if found is not None:
+            entities = _plugin_entities(found)
+    if entities is None:
+        entities = extract_entities(result, entity_type)
     if not isinstance(spec.entity_type, str):
         for entity in entities:
             entity.entity_type = str(spec.entity_type(entity))
@@ -603,6 +624,75 @@ async def observe_call_async(wrapped: Callable, args: tuple, kwargs: dict, spec:
         raise
     guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of)
     return result
+
+
+# --- a retrieval whose start and end an integration reports ----------------------
+# For frameworks that announce each retrieval to their own callbacks (LangChain's
+# retriever runs): the integration calls ``begin_retrieval`` when the run starts and
+# ``end_retrieval`` when it ends, so memobs's span covers the retrieval itself, not the
+# callback work around it. When another instrumentation (OpenInference, OpenLLMetry)
+# already holds a span for the same run, the integration passes it as ``span=``:
+# memobs records onto that span (enriches it) instead of starting a second one, so one
+# call gives one retriever span, in the trace of the chain that made it.
+
+class Retrieval(NamedTuple):
+    """One retrieval between ``begin_retrieval`` and ``end_retrieval``."""
+
+    span: Any
+    own: bool  # memobs started the span (and ends it); else another instrumentation's
+    nested: bool
+    token: object
+    nested_token: object
+
+
+def begin_retrieval(spec: RetrievalSpec, query: str | None = None, top_k: int | None = None, *,
+                    span: Any = None, parent: Any = None) -> Retrieval:
+    """Start recording a retrieval and make its span current (until ``end_retrieval``).
+
+    ``span``: another instrumentation's span for this very call; memobs adds its
+    attributes the span does not have yet (and, at the end, its events) and
+    neither ends it nor sets its status. Without it memobs starts its own span,
+    a child of ``parent`` (an OpenTelemetry ``Context``; ``None``: the current one).
+    Must be closed with ``end_retrieval`` in the same context (thread or task).
+    """
+    nested = _in_retrieval.get()
+    attributes = _retrieval_attributes(spec, query, top_k)
+    if span is None:
+        own = True
+        span = config.get_tracer().start_span(spec.span_name, context=parent, kind=SpanKind.INTERNAL,
+                                              attributes=attributes)  # the kind _start uses
+    else:
+        own = False
+        present = getattr(span, "attributes", None) or {}  # the peer's own values stand
+        span.set_attributes({key: value for key, value in attributes.items() if key not in present})
+    token = otel_context.attach(trace.set_span_in_context(span))
+    return Retrieval(span, own, nested, token, _in_retrieval.set(True))
+
+
+def end_retrieval(retrieval: Retrieval, spec: RetrievalSpec, result: Any = None, error: BaseException | None = None,
+                  entities_of: Callable[[Any], Any] | None = None) -> None:
+    """Record the retrieval's ``result`` (or its ``error``) and close what ``begin_retrieval`` opened.
+
+    An error is put on memobs's own span only: another instrumentation records
+    the error on its span itself.
+    """
+    span = retrieval.span
+    try:
+        if span.is_recording():
+            if error is not None:
+                if retrieval.own:
+                    span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
+                    span.set_status(Status(StatusCode.ERROR))
+            else:
+                entities = _extract(entities_of(result) if entities_of is not None else result, spec)
+                _record_entities(span, entities, spec, nested=retrieval.nested, own_span=True)
+    finally:
+        try:
+            _in_retrieval.reset(retrieval.nested_token)
+            otel_context.detach(retrieval.token)
+        finally:
+            if retrieval.own:
+                span.end()
 
 
 # --- application-facing recording ----------------------------------------------
