@@ -52,10 +52,10 @@ from typing import Any, Callable
 
 import memobs_otel as memobs
 from memobs_otel import semconv
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor
 from memobs_otel.recording import RetrievalSpec
 
-from . import scores
+from . import runs, scores
 from .package import _instruments
 
 __all__ = ["LangChainInstrumentor"]
@@ -89,13 +89,23 @@ class LangChainInstrumentor(Instrumentor):
                     operation: str = semconv.OPERATION_RETRIEVAL, **options: Any) -> None:
         if options:
             raise TypeError(f"unknown langchain instrument options {sorted(options)}")
+        from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForRetrieverRun,
+                                              CallbackManager, CallbackManagerForRetrieverRun)
         from langchain_core.retrievers import BaseRetriever
         from langchain_core.vectorstores import VectorStore
 
         self.entity_type, self.store, self.operation = entity_type, store, operation
         self._specs = {}
         self._vector_store_base = VectorStore
-        invoke, ainvoke = prepared_retrieval_wrappers("langchain retriever", self._prepare, scoped=True)
+        wrappers = runs.wrappers(self._describe)
+        for method, (sync_owner, async_owner) in (
+                ("on_retriever_start", (CallbackManager, AsyncCallbackManager)),
+                ("on_retriever_end", (CallbackManagerForRetrieverRun, AsyncCallbackManagerForRetrieverRun)),
+                ("on_retriever_error", (CallbackManagerForRetrieverRun, AsyncCallbackManagerForRetrieverRun))):
+            sync_wrapper, async_wrapper = wrappers[method]
+            self.wrap(sync_owner, method, sync_wrapper)
+            self.wrap(async_owner, method, async_wrapper)
+        invoke, ainvoke = wrappers["invoke"]
         self.wrap(BaseRetriever, "invoke", invoke)
         self.wrap(BaseRetriever, "ainvoke", ainvoke)
         pending = [VectorStore]
@@ -132,13 +142,16 @@ class LangChainInstrumentor(Instrumentor):
 
     # --- retriever calls ----------------------------------------------------
 
-    def _spec(self, retriever: Any) -> RetrievalSpec:
+    def _spec(self, retriever: Any, name: Any = None) -> RetrievalSpec:
         store = self.store
         if callable(store):
-            store = store(retriever)
+            store = store(retriever) if retriever is not None else name
         elif store is None:
             vector_store = getattr(retriever, "vectorstore", None)
-            store = type(vector_store).__name__ if vector_store is not None else type(retriever).__name__
+            if vector_store is not None:
+                store = type(vector_store).__name__
+            else:  # a retriever with its own invoke is known by its run's name only
+                store = type(retriever).__name__ if retriever is not None else name
         try:
             return self._specs[store]  # one per store name (entity_type and operation are fixed)
         except (KeyError, TypeError):
@@ -147,12 +160,12 @@ class LangChainInstrumentor(Instrumentor):
                 self._specs[store] = spec
             return spec
 
-    def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
+    def _describe(self, retriever: Any, name: Any, kwargs: dict) -> tuple[RetrievalSpec, int | None]:
+        """The run's spec and ``k`` (``retriever`` is None for a retriever with its own ``invoke``)."""
+        if retriever is None:
+            return self._spec(None, name if isinstance(name, str) else None), None
         self._ensure_scores(retriever)
-        query = args[0] if args else kwargs.get("input")
-        collecting = scores.Collecting()  # the scope (this call's score collector) and its entities_of
-        return (self._spec(retriever), (query if isinstance(query, str) else None), _top_k(retriever, kwargs),
-                collecting, collecting)
+        return self._spec(retriever), _top_k(retriever, kwargs)
 
 
 @memobs.hookimpl

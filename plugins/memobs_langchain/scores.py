@@ -4,7 +4,8 @@
 scores exist only inside the vector store call that produced them
 (``VectorStoreRetriever`` calls ``similarity_search`` — which in most stores
 goes through ``similarity_search_with_score`` — or, with
-``search_type="similarity_score_threshold"``, ``similarity_search_with_relevance_scores``).
+``search_type="similarity_score_threshold"``, ``similarity_search_with_relevance_scores``,
+whose scores come from ``_similarity_search_with_relevance_scores``).
 
 Each instrumented retriever call opens a *collector* (a context variable
 holding the results of the score methods called inside it, read into
@@ -26,12 +27,20 @@ from typing import Any
 
 from memobs_otel import guard
 
+# The relevance scores are taken from the private methods that compute them, not
+# from the public ``similarity_search_with_relevance_scores``: that one warns
+# ("Relevance scores must be between 0 and 1", ``stacklevel=2``), and a wrapper
+# around it would be the frame the warning names — the warning would point at
+# this file instead of the caller, ``warnings`` filters by module would stop
+# matching and warnings from different callers would count as one. The pairs it
+# returns are the private method's own (filtered by the threshold), so the scores
+# are the same. None of the wrapped methods warns in langchain-core.
 SCORE_METHODS = (
     "similarity_search_with_score",
-    "similarity_search_with_relevance_scores",
+    "_similarity_search_with_relevance_scores",
     "similarity_search_with_score_by_vector",
     "asimilarity_search_with_score",
-    "asimilarity_search_with_relevance_scores",
+    "_asimilarity_search_with_relevance_scores",
 )
 
 collector: ContextVar["Collecting | None"] = ContextVar("memobs_langchain_scores", default=None)
