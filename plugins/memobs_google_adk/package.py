@@ -1,0 +1,1 @@
+_instruments = ("google-adk >= 1.0",)
