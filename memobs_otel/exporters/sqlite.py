@@ -15,6 +15,15 @@ export into one file at once (WAL, busy timeout, retry). ``export()`` never
 raises: a failure (read-only file, disk full, database locked past the
 retries, …) returns ``FAILURE`` and is logged once per kind of failure.
 
+Nothing is lost silently. A value SQLite cannot store (a lone surrogate in
+a string, an integer past 64 bits) costs only that value: it is stored
+sanitised (U+FFFD, decimal text) and the rest of its batch as given. The
+spans of a batch that could not be written, and the losses other parts
+report through :meth:`SQLiteSpanExporter.record_losses` (the span
+processor's shed spans), are counted in the file's ``export_losses`` table
+(see :mod:`memobs_otel.store.losses`), written with the next export or at
+``shutdown()``.
+
 Retention from ``MEMOBS_RETENTION_DAYS`` / ``MEMOBS_RETENTION_MAX_ROWS`` is
 applied when the file is first opened and at ``shutdown()``, and at most once
 an hour in between.
@@ -32,7 +41,9 @@ from typing import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ..guard import log_once
 from ..store.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect_for_write
+from ..store.losses import SPANS_EXPORT_FAILED
 from ..store.records import READABLE_SPANS
 from ..store.retention import apply_retention, retention_from_env
 from ..store.writer import Writer
@@ -84,6 +95,8 @@ class SQLiteSpanExporter(SpanExporter):
         self._stopped = False
         self._logged: set[str] = set()
         self._writer: Writer | None = None
+        self._pending: dict[str, int] = {}  # losses not stored in the file yet
+        self._pending_lock = threading.Lock()
 
     # -- SpanExporter -----------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -91,40 +104,94 @@ class SQLiteSpanExporter(SpanExporter):
             with self._lock:
                 if self._stopped:
                     return SpanExportResult.FAILURE
-                conn = self._connection()
-                if self._writer is None or self._writer.conn is not conn:
-                    self._writer = Writer(conn, self._retries)  # keeps the entity cache warm
-                # the spans are read in place (no SpanRecord copies): see records.py
-                self._writer.write_spans(spans, READABLE_SPANS)
-                self._maybe_retention(conn)
+                try:
+                    self._write(spans)
+                finally:
+                    if self._stopped:  # shutdown() gave up waiting for this export
+                        self._close()
             return SpanExportResult.SUCCESS
         except Exception as exc:  # never reach the host application
-            self._log_once(exc, f"could not export {len(spans)} span(s) to {self.path}")
+            self.record_losses(SPANS_EXPORT_FAILED, len(spans))
+            self._log_once(exc, f"could not export {len(spans)} span(s) to {self.path}"
+                           " (counted in the file's export_losses once it can be written)")
             return SpanExportResult.FAILURE
+
+    def record_losses(self, kind: str, count: int) -> None:
+        """Count ``count`` spans (or values) lost as ``kind`` (see
+        :mod:`memobs_otel.store.losses`); stored in the file with the next
+        export, or at ``shutdown()``. Never blocks on an export in progress."""
+        if count:
+            with self._pending_lock:
+                self._pending[kind] = self._pending.get(kind, 0) + int(count)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         # every export() is committed before it returns: nothing is pending
         return not self._stopped
 
     def shutdown(self) -> None:
-        with self._lock:
+        # an export stuck on a lock held elsewhere may hold ours for up to
+        # timeout x retries: wait one busy timeout, then leave the connection
+        # for that export to close when it returns
+        if not self._lock.acquire(timeout=self._timeout):
+            self._stopped = True
+            self._log_unstored_losses()
+            return
+        try:
             if self._stopped:
                 return
             self._stopped = True
             try:
+                if self._pending:
+                    self._write(())  # the loss counts not stored yet
                 if self._conn is not None and self._retention:
                     self._run_retention(self._conn)
             except Exception as exc:
-                self._log_once(exc, f"retention on {self.path} failed")
+                self._log_once(exc, f"shutdown of the export to {self.path} failed")
             finally:
-                if self._owns_connection and self._conn is not None:
-                    try:
-                        self._conn.close()
-                    except Exception:  # pragma: no cover - close never matters
-                        pass
-                self._conn = None
+                self._log_unstored_losses()
+                self._close()
+        finally:
+            self._lock.release()
 
     # -- internals ----------------------------------------------------------
+    def _write(self, spans: Sequence[ReadableSpan]) -> None:
+        """One transaction: ``spans`` and the loss counts not stored yet (lock held)."""
+        conn = self._connection()
+        if self._writer is None or self._writer.conn is not conn:
+            self._writer = Writer(conn, self._retries)  # keeps the entity cache warm
+        writer = self._writer
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        sanitised = writer.sanitised_values
+        try:
+            # the spans are read in place (no SpanRecord copies): see records.py
+            writer.write_spans(spans, READABLE_SPANS, pending)
+        except BaseException:
+            for kind, count in pending.items():  # not stored: keep them for the next write
+                self.record_losses(kind, count)
+            raise
+        if writer.sanitised_values != sanitised:
+            log_once("sqlite-export-sanitised", message=(
+                f"memobs: {self.path}: stored {writer.sanitised_values - sanitised} value(s) that SQLite"
+                " cannot store as given (lone surrogates -> U+FFFD, integers past 64 bits -> text);"
+                " counted in the file's export_losses"))
+        self._maybe_retention(conn)
+
+    def _close(self) -> None:
+        if self._owns_connection and self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # pragma: no cover - close never matters
+                pass
+        self._conn = None
+
+    def _log_unstored_losses(self) -> None:
+        with self._pending_lock:
+            pending = dict(self._pending)
+        if pending:
+            logger.warning("memobs: %s: could not store these export losses in the file: %s",
+                           self.path, ", ".join(f"{kind} {n}" for kind, n in sorted(pending.items())))
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect_for_write(self.path, timeout=self._timeout, retries=self._retries)

@@ -7,7 +7,9 @@ gives it the SDK's ``ReadableSpan``s as they are, read through
 ``records.READABLE_SPANS`` (:meth:`Writer.write_spans`), the very fields
 ``from_readable_span`` would copy.
 One call is one transaction (``BEGIN IMMEDIATE``): all of the batch or
-nothing. A span already stored (same ``trace_id`` + ``span_id`` and start
+nothing, except that a value SQLite cannot store (a lone surrogate, an int
+past 64 bits) costs only that value: the batch is written again with such
+values sanitised, and counted (``write_spans``). A span already stored (same ``trace_id`` + ``span_id`` and start
 time: schema m005's key) is skipped with its events and derived rows, so
 writing the same spans twice adds nothing.
 
@@ -47,6 +49,15 @@ from .catalog import WRITE_OP_STATUS, scalar, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
 from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
 from .entity_cache import EntityCache
+from . import losses as loss
+from .sanitise import sanitised_records
+
+# What a value SQLite cannot bind raises (a lone surrogate: UnicodeEncodeError,
+# an int past 64 bits: OverflowError, a type it does not know:
+# ProgrammingError/InterfaceError); not OperationalError (locked, disk full,
+# read-only) nor IntegrityError (a constraint), which are the file's.
+_VALUE_ERRORS = (ValueError, OverflowError, TypeError, sqlite3.ProgrammingError,
+                 sqlite3.InterfaceError)
 
 _IDS = (sc.USER_ID, sc.SESSION_ID, sc.MEMOBS_REQUEST_ID)
 
@@ -73,25 +84,64 @@ class Writer:
         self.retries = retries
         self.entities = EntityCache()
         self._resource: tuple[Any, dict, str] = (None, {}, "{}")  # last resource, its copy, JSON
+        self.sanitised_values = 0  # values stored altered so far (see sanitise.py)
+        self.unwritable_spans = 0  # spans dropped: not storable even sanitised
 
     def write(self, records: Iterable[SpanRecord]) -> int:
         """Store ``records`` in one transaction; return how many spans were new."""
         return self.write_spans(records, SPAN_RECORDS)
 
-    def write_spans(self, spans: Iterable[Any], source: SpanSource) -> int:
+    def write_spans(self, spans: Iterable[Any], source: SpanSource,
+                    losses: Mapping[str, int] | None = None) -> int:
         """Store ``spans``, read through ``source`` (e.g. ``READABLE_SPANS``
-        for SDK ``ReadableSpan``s), in one transaction; return how many were new."""
-        batch = list(spans)
-        if not batch:
-            return 0
-        return with_retry(lambda: self._transaction(batch, source), self.retries)
+        for SDK ``ReadableSpan``s), in one transaction; return how many were new.
 
-    def _transaction(self, spans: list, source: SpanSource) -> int:
+        ``losses`` (kind -> count, see :mod:`.losses`) are added to the
+        file's ``export_losses`` in the same transaction. A batch that fails
+        on a value SQLite cannot bind is written again sanitised (see
+        :mod:`.sanitise`), and, should that fail too, span by span: one bad
+        value never costs its neighbours. What that changed or dropped is
+        counted (``values-sanitised`` / ``spans-export-failed``) in the
+        file and in ``sanitised_values`` / ``unwritable_spans``.
+        """
+        batch = list(spans)
+        if not batch and not losses:
+            return 0
+        try:
+            return with_retry(lambda: self._transaction(batch, source, losses), self.retries)
+        except _VALUE_ERRORS:
+            return self._write_sanitised(batch, source, losses)
+
+    def _write_sanitised(self, batch: list, source: SpanSource, losses: Mapping[str, int] | None) -> int:
+        records, changed = sanitised_records(batch, source)
+        self.sanitised_values += changed
+        counts = dict(losses or {})
+        counts[loss.VALUES_SANITISED] = counts.get(loss.VALUES_SANITISED, 0) + changed
+        if changed:
+            try:
+                return with_retry(lambda: self._transaction(records, SPAN_RECORDS, counts), self.retries)
+            except _VALUE_ERRORS:
+                pass
+        # still failing (or nothing to sanitise): isolate the span(s) at fault
+        inserted = failed = 0
+        for record in records:
+            try:
+                inserted += with_retry(lambda: self._transaction([record], SPAN_RECORDS), self.retries)
+            except _VALUE_ERRORS:
+                failed += 1
+        self.unwritable_spans += failed
+        counts[loss.SPANS_EXPORT_FAILED] = counts.get(loss.SPANS_EXPORT_FAILED, 0) + failed
+        with_retry(lambda: self._transaction([], SPAN_RECORDS, counts), self.retries)
+        return inserted
+
+    def _transaction(self, spans: list, source: SpanSource, losses: Mapping[str, int] | None = None) -> int:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             self.entities.sync(conn)
-            inserted = _write(conn, spans, source, self.entities, self._resource_json)
+            inserted = _write(conn, spans, source, self.entities, self._resource_json) if spans else 0
+            if losses:
+                loss.add(conn, losses)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -114,12 +164,18 @@ class Writer:
 
 
 def _int(value, default=None):
+    """An int SQLite can store, else ``default`` (also for one past 64 bits:
+    a sanitised batch carries such a value as text, see sanitise.py)."""
     if value is None or isinstance(value, bool):
         return default
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return default
+    return number if -_INT64 <= number < _INT64 else default
+
+
+_INT64 = 1 << 63
 
 
 def _float(value):
