@@ -7,7 +7,10 @@ needs to be installed):
 
 - ``None`` (nothing), a string (one entity), a dict (one entity);
 - mem0-style results ``{"results": [...]}``;
-- lists, tuples, sets and iterables of any of the shapes here;
+- lists, tuples, sets and iterables of any of the shapes here (a one-shot
+  iterator given to ``extract_entities`` is read; one *inside* a result is
+  skipped, never consumed; a decorated search's one-shot result is recorded
+  item by item as the caller takes it, see ``streaming``);
 - ``(item, score)`` pairs, as ``similarity_search_with_score`` returns;
 - dataclasses and pydantic models;
 - LangChain ``Document`` (``page_content`` + ``metadata`` + ``id``);
@@ -540,8 +543,10 @@ def _list_items(result: Iterable) -> list[tuple[Any, float | None]]:
             pairs.append((element, None))  # what _items(element) returns for it
         elif isinstance(element, Mapping):
             pairs.append((element, None))
-        else:
+        elif not hasattr(type(element), "__next__"):
             pairs.extend(_items(element))
+        # else: a one-shot iterator inside the result is the host's to consume:
+        # memobs neither reads nor records it (see ``streaming``)
     return pairs
 
 

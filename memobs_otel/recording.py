@@ -6,8 +6,9 @@ application-facing ``record_injection``, ``record_write`` and ``cite`` too.
 
 Rules kept here, once:
 
-- the wrapped function is called exactly once, its result returned and its
-  exception re-raised unchanged (the span gets ``error.type`` = class name);
+- the wrapped function is called exactly once, its result returned (a
+  one-shot iterator as its transparent proxy, see below) and its exception
+  re-raised unchanged (the span gets ``error.type`` = class name);
 - every memobs step is guarded: a failure is logged once and the call goes on;
 - a retrieval that runs inside another one (an ensemble's member retrievers,
   a decorated search calling another) is recorded as a nested span with its
@@ -15,7 +16,12 @@ Rules kept here, once:
   returns reaches the prompt, so nothing is counted twice;
 - past the SDK's per-span event limit the remaining events go on child spans
   named ``memobs.injection.overflow``: no entity is silently dropped;
-- content (and the query text) is exported only with content capture on.
+- content (and the query text) is exported only with content capture on;
+- a result that is a one-shot iterator (generator, ``map``, a stream, an
+  async generator) is never read here: the caller gets a transparent proxy
+  that hands over every item lazily, and each item is recorded as the caller
+  takes it; the span ends when the iterator is exhausted, closed or dropped
+  (``streaming`` explains it; ``_StreamRecorder`` is what gets recorded).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import config, guard, plugins, semconv as sc, trace_buffer
+from . import config, guard, plugins, semconv as sc, streaming, trace_buffer
 from .context import current_ids
 from .entities import Entity, attribute_value, extract_entities
 
@@ -556,23 +562,178 @@ def _start(spec: RetrievalSpec, args: tuple, kwargs: dict, query: str | None, to
     return _Active(span, token, _in_retrieval.set(True), nested)
 
 
-def _close(active: _Active) -> None:
+def _close(active: _Active, end: bool = True) -> None:
     try:
         _in_retrieval.reset(active.nested_token)
         otel_context.detach(active.token)
     finally:
-        active.span.end()
+        if end:
+            active.span.end()
 
 
 def _finish(active: _Active, result: Any, spec: RetrievalSpec,
-            entities_of: Callable[[Any], Any] | None = None) -> None:
+            entities_of: Callable[[Any], Any] | None = None) -> Any:
+    """Record ``result`` and end the span; returns what the caller gets: ``result``, or for a
+    one-shot iterator its recording proxy (the span then ends when the caller is done with it)."""
+    stream = None
     try:
         span = active.span
         if span.is_recording():
-            entities = _extract(entities_of(result) if entities_of is not None else result, spec)
-            _record_entities(span, entities, spec, nested=active.nested, own_span=True)
+            if type(result) is not list and streaming.kind(result) is not None:
+                stream = streaming.wrap(result, _StreamRecorder(span, spec, active.nested, entities_of))
+            else:
+                entities = _extract(entities_of(result) if entities_of is not None else result, spec)
+                _record_entities(span, entities, spec, nested=active.nested, own_span=True)
     finally:
-        _close(active)
+        _close(active, end=stream is None)
+    return result if stream is None else stream
+
+
+class _StreamRecorder:
+    """What a one-shot iterator result records (``streaming`` holds the proxy that calls it).
+
+    Each item the caller takes is extracted as ``[item]`` would be (through
+    ``entities_of`` when the framework gave one), ranked on from the items
+    before it, and recorded as in ``_record_entities``: its documents on the
+    span (first ``MAX_RETRIEVAL_DOCUMENTS``), one injection event each (past
+    the span's event limit on overflow child spans of ``limit`` events), and
+    the trace buffer. The totals are set and the span ended once, by
+    ``close``. Thread-safe; never raises.
+    """
+
+    def __init__(self, span, spec: RetrievalSpec, nested: bool, entities_of) -> None:
+        self.span, self.spec, self.nested, self.entities_of = span, spec, nested, entities_of
+        self.ids = current_ids()  # the memobs.context of the call, not of whoever consumes
+        self.lock = threading.Lock()
+        self.done = False
+        self.rank = 0  # entities taken so far
+        self.injected = 0
+        self.tokens = 0
+        self.estimated = False
+        self.limit = _event_limit(span)
+        self.on_span = len(getattr(span, "events", ()))
+        self.child = None
+        self.on_child = 0
+        if nested:
+            span.set_attribute(sc.MEMOBS_NESTED, True)
+
+    # the proxy's calls: each guarded, none may raise into the caller's loop
+    def enter(self):
+        if self.done:
+            return None
+        return guard.safe_invoke("record stream item", self._enter)
+
+    def _enter(self):
+        return otel_context.attach(trace.set_span_in_context(self.span)), _in_retrieval.set(True)
+
+    def leave(self, token) -> None:
+        if token is not None:
+            guard.safe_invoke("record stream item", self._leave, token)
+
+    @staticmethod
+    def _leave(token) -> None:
+        context_token, nested_token = token
+        try:
+            _in_retrieval.reset(nested_token)
+        finally:
+            otel_context.detach(context_token)
+
+    def take(self, item: Any) -> None:
+        if not self.done:
+            guard.safe_invoke("record stream item", self._take, item)
+
+    def close(self, exc: BaseException | None = None) -> None:
+        if not self.done:
+            guard.safe_invoke("record stream end", self._close, exc)
+
+    def _take(self, item: Any) -> None:
+        source = [item]
+        entities = _extract(self.entities_of(source) if self.entities_of is not None else source, self.spec)
+        if not entities:
+            return
+        settings = config.settings
+        capture = settings.capture_content
+        with self.lock:
+            if self.done:
+                return
+            span_attrs: dict[str, Any] = {}
+            for entity in entities:
+                entity.rank = self.rank
+                if self.rank < sc.MAX_RETRIEVAL_DOCUMENTS:
+                    id_key, score_key, content_key = _DOCUMENT_KEYS[self.rank]
+                    span_attrs[id_key] = entity.entity_id
+                    if entity.score is not None:
+                        span_attrs[score_key] = entity.score
+                    if capture:
+                        span_attrs[content_key] = entity.content
+                self.rank += 1
+            if span_attrs:
+                _set_attributes(self.span, span_attrs)
+            if self.nested:
+                return
+            call_hooks = plugins.has_impls("memobs_entity_attributes")
+            measurer = settings.get_measurer()
+            events, total, clean = _injection_events(entities, measurer, capture, self.ids, call_hooks)
+            self.injected += len(events)
+            self.tokens += total
+            self.estimated = self.estimated or measurer.tokenizer.estimated
+            self._put(events, call_hooks, clean)
+        trace_buffer.remember(self.span.get_span_context().trace_id, entities)
+
+    def _put(self, events: list[dict], shared: bool, clean: bool) -> None:
+        """The events on the span while it has room, then on overflow children of ``limit`` each."""
+        limit = self.limit
+        if limit is None:
+            _put_events(self.span, sc.EVENT_INJECTION, events, shared, clean)
+            return
+        room = max(0, limit - self.on_span)
+        if room:
+            _put_events(self.span, sc.EVENT_INJECTION, events[:room], shared, clean)
+            self.on_span += min(room, len(events))
+        first_rank = self.rank - len(events) + room
+        rest = events[room:]
+        while rest:
+            if self.child is None:
+                attrs = {sc.GEN_AI_OPERATION_NAME: self.spec.operation, sc.MEMOBS_OVERFLOW_FIRST_RANK: first_rank,
+                         **self.ids}
+                self.child = config.get_tracer().start_span(
+                    sc.MEMOBS_OVERFLOW_SPAN_NAME, context=trace.set_span_in_context(self.span),
+                    kind=SpanKind.INTERNAL, attributes=attrs)
+                self.on_child = 0
+            fits = rest[: max(1, limit - self.on_child)]
+            _put_events(self.child, sc.EVENT_INJECTION, fits, shared, clean)
+            self.on_child += len(fits)
+            first_rank += len(fits)
+            rest = rest[len(fits):]
+            if self.on_child >= limit:
+                self.child.end()
+                self.child = None
+
+    def _close(self, exc: BaseException | None) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+        span = self.span
+        try:
+            if exc is not None:
+                span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
+                span.set_status(Status(StatusCode.ERROR))
+            totals: dict[str, Any] = {sc.GEN_AI_MEMORY_RECORD_COUNT: self.rank}
+            if not self.nested:
+                totals[sc.MEMOBS_INJECTION_COUNT] = self.injected
+                totals[sc.MEMOBS_INJECTION_TOKENS] = self.tokens
+                totals[sc.MEMOBS_TOKENIZER] = config.settings.get_measurer().tokenizer.name
+                if self.estimated:
+                    totals[sc.MEMOBS_TOKENS_ESTIMATED] = True
+            span.set_attributes(totals)
+        finally:
+            try:
+                if self.child is not None:
+                    self.child.end()
+                    self.child = None
+            finally:
+                span.end()
 
 
 def _fail(active: _Active, exc: BaseException) -> None:
@@ -592,7 +753,8 @@ def observe_call(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSp
 
     ``entities_of`` (optional) maps the result to what entities are extracted
     from, e.g. documents paired with scores the result itself does not carry;
-    the caller still gets the result unchanged.
+    the caller still gets the result unchanged (a one-shot iterator: its
+    recording proxy, ``entities_of`` then applied to ``[item]`` per item).
     """
     if not config.settings.enabled:
         return wrapped(*args, **kwargs)
@@ -604,8 +766,7 @@ def observe_call(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSp
     except BaseException as exc:
         guard.safe_invoke("record error", _fail, active, exc)
         raise
-    guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of)
-    return result
+    return guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of, default=result)
 
 
 async def observe_call_async(wrapped: Callable, args: tuple, kwargs: dict, spec: RetrievalSpec,
@@ -622,8 +783,7 @@ async def observe_call_async(wrapped: Callable, args: tuple, kwargs: dict, spec:
     except BaseException as exc:
         guard.safe_invoke("record error", _fail, active, exc)
         raise
-    guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of)
-    return result
+    return guard.safe_invoke("record retrieval", _finish, active, result, spec, entities_of, default=result)
 
 
 # --- a retrieval whose start and end an integration reports ----------------------
