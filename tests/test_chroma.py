@@ -332,3 +332,81 @@ def test_async_collection_against_a_local_server(spans, instrumented, chroma_ser
             ("n2", "update"), ("n3", "delete")]
 
     asyncio.run(run())
+
+
+# --- nesting: a LangChain retriever over Chroma -------------------------------------------------------
+
+KB = {
+    "kb-a": "Refunds are issued within fourteen days of delivery.",
+    "kb-b": "Premium members get free express shipping.",
+    "kb-c": "Orders above fifty euros ship for free in the EU.",
+}
+
+
+@pytest.fixture
+def kb_store(client):
+    langchain_chroma = pytest.importorskip("langchain_chroma")
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    name = f"kb-{uuid.uuid4().hex[:8]}"
+    # LangChain embeds; the Chroma collection gets no embedding function of its own
+    yield langchain_chroma.Chroma(collection_name=name, client=client,
+                                  embedding_function=DeterministicFakeEmbedding(size=16)), name
+    client.delete_collection(name)
+
+
+def kb_event(rid, rank, score):
+    return {"memobs.entity.type": "document", "memobs.entity.id": rid, **measured(KB[rid]),
+            "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.entity.score": score,
+            "memobs.entity.rank": rank}
+
+
+def test_langchain_retriever_over_chroma_counted_once(spans, kb_store):
+    store, name = kb_store
+    memobs.instrument("langchain")
+    memobs.instrument("chroma")
+    try:
+        before = datetime.now(timezone.utc)
+        store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
+        writes = events(spans, "memobs.entity.write")  # langchain-chroma writes with upsert
+        assert all(between(w.pop("memobs.entity.updated_at"), before) for w in writes)
+        assert writes == [{"memobs.entity.type": "document", "memobs.entity.id": rid, **measured(text),
+                           "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.write.op": "update"}
+                          for rid, text in KB.items()]
+        spans.clear()
+        docs = store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
+        memobs.uninstrument("langchain")
+        memobs.uninstrument("chroma")
+        reference = [(d.id, score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
+    finally:
+        memobs.uninstrument("langchain")
+        memobs.uninstrument("chroma")
+
+    assert [d.id for d in docs] == [rid for rid, _ in reference]
+    # LangChain's Chroma score is Chroma's distance: the same score either way
+    assert events(spans) == [kb_event(rid, rank, score) for rank, (rid, score) in enumerate(reference)]
+    inner, outer = finished(spans)
+    assert outer.name == "retrieval Chroma" and len(outer.events) == 2
+    assert inner.name == f"retrieval {name}" and inner.parent.span_id == outer.context.span_id
+    attrs = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": name,
+             "openinference.span.kind": "RETRIEVER", "gen_ai.request.top_k": 2,
+             "gen_ai.memory.record.count": 2, "memobs.retrieval.nested": True}
+    for n, (rid, score) in enumerate(reference):
+        attrs[f"retrieval.documents.{n}.document.id"] = rid
+        attrs[f"retrieval.documents.{n}.document.score"] = score
+    assert (dict(inner.attributes), list(inner.events)) == (attrs, [])  # listed, not counted
+
+
+def test_langchain_retriever_over_chroma_with_only_the_chroma_plugin(spans, kb_store):
+    store, name = kb_store
+    store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
+    reference = [(d.id, score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
+    memobs.instrument("chroma")
+    try:
+        spans.clear()
+        store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
+    finally:
+        memobs.uninstrument("chroma")
+    (span,) = finished(spans)
+    assert span.name == f"retrieval {name}"
+    assert events(spans) == [kb_event(rid, rank, score) for rank, (rid, score) in enumerate(reference)]

@@ -249,3 +249,79 @@ def test_instrument_uninstrument_instrument_again(spans):
         assert [e["memobs.entity.id"] for e in events(spans)] == ["2"]
     finally:
         memobs.uninstrument("qdrant")
+
+
+# --- nesting: a LangChain retriever over Qdrant -------------------------------------------------------
+
+KB = {  # point id -> text
+    "00000000-0000-0000-0000-00000000000a": "Refunds are issued within fourteen days of delivery.",
+    "00000000-0000-0000-0000-00000000000b": "Premium members get free express shipping.",
+    "00000000-0000-0000-0000-00000000000c": "Orders above fifty euros ship for free in the EU.",
+}
+
+
+def kb_store():
+    langchain_qdrant = pytest.importorskip("langchain_qdrant")
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    client = QdrantClient(":memory:")
+    client.create_collection("kb", vectors_config=models.VectorParams(size=16, distance=models.Distance.COSINE))
+    return langchain_qdrant.QdrantVectorStore(client=client, collection_name="kb",
+                                              embedding=DeterministicFakeEmbedding(size=16))
+
+
+def kb_event(pid, rank, score):
+    return {"memobs.entity.type": "document", "memobs.entity.id": pid, **measured(KB[pid]),
+            "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.entity.score": score,
+            "memobs.entity.rank": rank}
+
+
+def test_langchain_retriever_over_qdrant_counted_once(spans):
+    store = kb_store()
+    memobs.instrument("langchain")
+    memobs.instrument("qdrant")
+    try:
+        before = datetime.now(timezone.utc)
+        store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
+        writes = events(spans, "memobs.entity.write")
+        assert all(between(w.pop("memobs.entity.updated_at"), before) for w in writes)
+        # the text is LangChain's page_content, the lifecycle fields come from its metadata
+        assert writes == [{"memobs.entity.type": "document", "memobs.entity.id": pid, **measured(text),
+                           "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.write.op": "update"}
+                          for pid, text in KB.items()]
+        spans.clear()
+        docs = store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
+        memobs.uninstrument("langchain")
+        memobs.uninstrument("qdrant")
+        reference = [(d.metadata["_id"], score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
+    finally:
+        memobs.uninstrument("langchain")
+        memobs.uninstrument("qdrant")
+
+    assert [d.metadata["_id"] for d in docs] == [pid for pid, _ in reference]
+    assert events(spans) == [kb_event(pid, rank, score) for rank, (pid, score) in enumerate(reference)]
+    inner, outer = finished(spans)
+    assert outer.name == "retrieval QdrantVectorStore" and len(outer.events) == 2
+    assert inner.name == "retrieval kb" and inner.parent.span_id == outer.context.span_id
+    attrs = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb",
+             "openinference.span.kind": "RETRIEVER", "gen_ai.request.top_k": 2,
+             "gen_ai.memory.record.count": 2, "memobs.retrieval.nested": True}
+    for n, (pid, score) in enumerate(reference):
+        attrs[f"retrieval.documents.{n}.document.id"] = pid
+        attrs[f"retrieval.documents.{n}.document.score"] = score
+    assert (dict(inner.attributes), list(inner.events)) == (attrs, [])  # listed, not counted
+
+
+def test_langchain_retriever_over_qdrant_with_only_the_qdrant_plugin(spans):
+    store = kb_store()
+    store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
+    reference = [(d.metadata["_id"], score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
+    memobs.instrument("qdrant")
+    try:
+        spans.clear()
+        store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
+    finally:
+        memobs.uninstrument("qdrant")
+    (span,) = finished(spans)
+    assert span.name == "retrieval kb"
+    assert events(spans) == [kb_event(pid, rank, score) for rank, (pid, score) in enumerate(reference)]
