@@ -46,8 +46,12 @@ without ``memobs.injection`` events.
 Options (``memobs.instrument("llamaindex", ...)``): ``entity_type`` (a string,
 default ``"document"``, or a callable on each entity), ``store`` (a string,
 or a callable given the retriever), ``operation`` (``"retrieval"`` default, or
-``"search_memory"``). ``memobs.uninstrument("llamaindex")`` restores the
-original methods.
+``"search_memory"``), ``chat_entity_type`` (default ``"chat_message"``).
+``memobs.uninstrument("llamaindex")`` restores the original methods.
+
+Chat memory: the chat history a chat engine reads from its memory and puts
+in the prompt is recorded too, one injection per message: see
+``chat_memory.py``.
 """
 
 from __future__ import annotations
@@ -126,7 +130,8 @@ class LlamaIndexInstrumentor(Instrumentor):
         self.operation = semconv.OPERATION_RETRIEVAL
 
     def _instrument(self, entity_type: str | Callable = "document", store: str | Callable | None = None,
-                    operation: str = semconv.OPERATION_RETRIEVAL, **options: Any) -> None:
+                    operation: str = semconv.OPERATION_RETRIEVAL, chat_entity_type: str = "chat_message",
+                    **options: Any) -> None:
         if options:
             raise TypeError(f"unknown llamaindex instrument options {sorted(options)}")
         from llama_index.core.base.base_retriever import BaseRetriever
@@ -135,6 +140,9 @@ class LlamaIndexInstrumentor(Instrumentor):
         retrieve, aretrieve = prepared_retrieval_wrappers("llamaindex retriever", self._prepare)
         self.wrap(BaseRetriever, "retrieve", retrieve)
         self.wrap(BaseRetriever, "aretrieve", aretrieve)
+        from .chat_memory import wrap_chat_memory  # the chat history engines inject (chat_memory.py)
+
+        wrap_chat_memory(self, chat_entity_type)
 
     def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
         store = self.store
