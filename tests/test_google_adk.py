@@ -202,3 +202,24 @@ def test_memobs_context_user_wins(spans, instrumented):
 
     asyncio.run(run())
     assert {e["user.id"] for e in events(spans)} == {"outer"}
+
+
+def test_a_failing_option_never_breaks_the_service(spans, caplog):
+    def broken(service):
+        raise RuntimeError("boom")
+
+    memobs.instrument("google_adk", store=broken)
+    try:
+        service = InMemoryMemoryService()
+
+        async def run():
+            await service.add_session_to_memory(session())
+            return await service.search_memory(app_name="travel", user_id="alice", query="seats")
+
+        found = asyncio.run(run())
+    finally:
+        memobs.uninstrument("google_adk")
+    assert [m.id for m in found.memories] == ["e1", "e2"]
+    assert finished(spans) == []
+    assert [r.getMessage() for r in caplog.records].count(
+        "memobs: google adk memory failed (RuntimeError); memobs keeps going and will not repeat this warning") == 1

@@ -276,3 +276,22 @@ def test_sqlite_store_embedded_fields_come_from_text_fields():
         index_config = _ensure_index_config({"dims": DIMS, "embed": embed, "text_fields": ["text"]})[1]
 
     assert store_paths(Configured(), None) == [["text"]]
+
+
+def test_a_failing_option_never_breaks_the_store(spans, caplog):
+    def broken(store):
+        raise RuntimeError("boom")
+
+    memobs.instrument("langgraph", store=broken)
+    try:
+        store = indexed_store()
+        fill(store)
+        hits = store.search(("memories", "alice"), query="seats")
+        asyncio.run(store.aput(("memories", "alice"), "x", {"text": "still stored"}))
+    finally:
+        memobs.uninstrument("langgraph")
+    assert [h.key for h in hits] == ["seat", "food"]
+    assert store.get(("memories", "alice"), "x").value == {"text": "still stored"}
+    assert finished(spans) == []
+    assert [r.getMessage() for r in caplog.records].count(
+        "memobs: langgraph store failed (RuntimeError); memobs keeps going and will not repeat this warning") == 1
