@@ -410,3 +410,46 @@ def test_langchain_retriever_over_chroma_with_only_the_chroma_plugin(spans, kb_s
     (span,) = finished(spans)
     assert span.name == f"retrieval {name}"
     assert events(spans) == [kb_event(rid, rank, score) for rank, (rid, score) in enumerate(reference)]
+
+
+# --- mem0 over Chroma: mem0's own calls are mem0's to record -------------------------------------------
+
+
+def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_path):
+    pytest.importorskip("mem0")
+    from mem0 import Memory
+    from test_mem0 import HashedWords, mem0_config
+
+    cfg = mem0_config(tmp_path)
+    cfg["vector_store"] = {"provider": "chroma", "config": {"collection_name": "prefs",
+                                                            "path": str(tmp_path / "chroma")}}
+    memory = Memory.from_config(cfg)
+    memory.embedding_model = HashedWords()
+    try:
+        memobs.instrument("mem0")
+        memobs.instrument("chroma")
+        try:
+            added = memory.add("I prefer window seats", user_id="alice", infer=False)
+            memory.search("window seats", filters={"user_id": "alice"})
+            memory.get_all(filters={"user_id": "alice"})
+            memory.delete(added["results"][0]["id"])
+        finally:
+            memobs.uninstrument("mem0")
+        # one write per mem0 call and mem0's search alone: no Chroma span, no "document" entity
+        assert [s.name for s in finished(spans)] == ["create_memory", "search_memory prefs", "delete_memory"]
+        assert {e["memobs.entity.type"] for e in events(spans) + events(spans, "memobs.entity.write")} == {"memory"}
+
+        spans.clear()  # mem0 not instrumented: its calls to the collection are recorded as Chroma's
+        added = memory.add("Vegetarian", user_id="bob", infer=False)
+        memory.search("vegetarian", filters={"user_id": "bob"})
+    finally:
+        memobs.uninstrument("chroma")
+    record_id = added["results"][0]["id"]
+    (write,) = events(spans, "memobs.entity.write")
+    assert (write["memobs.entity.type"], write["memobs.entity.id"], write["memobs.write.op"]) == (
+        "document", record_id, "create")
+    assert write["memobs.entity.content_hash"] == content_hash("Vegetarian")  # mem0's metadata "data"
+    (injection,) = events(spans)
+    assert (injection["memobs.entity.type"], injection["memobs.entity.id"]) == ("document", record_id)
+    assert injection["memobs.entity.content_hash"] == content_hash("Vegetarian")
+    assert [s.name for s in finished(spans)] == ["create_memory", "retrieval prefs"]

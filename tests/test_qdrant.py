@@ -325,3 +325,44 @@ def test_langchain_retriever_over_qdrant_with_only_the_qdrant_plugin(spans):
     (span,) = finished(spans)
     assert span.name == "retrieval kb"
     assert events(spans) == [kb_event(pid, rank, score) for rank, (pid, score) in enumerate(reference)]
+
+
+# --- mem0 over Qdrant: mem0's own calls are mem0's to record -------------------------------------------
+
+
+def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_path):
+    pytest.importorskip("mem0")
+    from mem0 import Memory
+    from test_mem0 import HashedWords, mem0_config
+
+    memory = Memory.from_config(mem0_config(tmp_path))
+    memory.embedding_model = HashedWords()
+    try:
+        memobs.instrument("mem0")
+        memobs.instrument("qdrant")
+        try:
+            added = memory.add("I prefer window seats", user_id="alice", infer=False)
+            memory.search("window seats", filters={"user_id": "alice"})
+            memory.delete(added["results"][0]["id"])
+        finally:
+            memobs.uninstrument("mem0")
+        memory_id = added["results"][0]["id"]
+        # one write per mem0 call and mem0's search alone: no Qdrant span, no "document" entity
+        assert [s.name for s in finished(spans)] == ["create_memory", "search_memory prefs", "delete_memory"]
+        assert {e["memobs.entity.type"] for e in events(spans) + events(spans, "memobs.entity.write")} == {"memory"}
+
+        spans.clear()  # mem0 not instrumented: its calls to the client are recorded as Qdrant's
+        added = memory.add("Vegetarian", user_id="bob", infer=False)
+        memory.search("vegetarian", filters={"user_id": "bob"})
+    finally:
+        memobs.uninstrument("qdrant")
+        memory.close()
+    point_id = added["results"][0]["id"]
+    assert point_id != memory_id
+    (write,) = events(spans, "memobs.entity.write")
+    assert (write["memobs.entity.type"], write["memobs.entity.id"], write["memobs.write.op"]) == (
+        "document", point_id, "update")
+    assert write["memobs.entity.content_hash"] == content_hash("Vegetarian")  # mem0's payload "data"
+    (injection,) = events(spans)
+    assert (injection["memobs.entity.type"], injection["memobs.entity.id"]) == ("document", point_id)
+    assert [s.name for s in finished(spans)] == ["update_memory", "retrieval prefs"]

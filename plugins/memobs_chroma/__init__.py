@@ -35,9 +35,11 @@ What is patched: ``query``, ``get``, ``add``, ``upsert``, ``update`` and
 - ``get`` → the same span and events, without scores; ``gen_ai.request.top_k``
   is ``limit`` when given. (``get`` is how an agent reads records by id or
   by metadata filter into a prompt; ``peek`` and ``count`` are not recorded.)
-- The text of a record is its document; a record without one (stored with
-  embeddings only, or ``documents`` left out of ``include``) is recorded
-  with its metadata as JSON (sorted keys), or empty (0 tokens) with neither.
+- The text of a record is its document. For a record without one (stored
+  with embeddings only, as mem0 does, or ``documents`` left out of
+  ``include``) it is the first string among the metadata's
+  ``page_content``, ``text``, ``document``, ``content``, ``data``,
+  ``memory``; else the metadata as JSON (sorted keys); else empty (0 tokens).
 - ``add`` → one ``create_memory`` write per id, with its document and
   lifecycle fields; ``created_at`` is the metadata's, else the time the call
   returned (UTC, ISO 8601).
@@ -65,6 +67,14 @@ injections, counted once. With the default entity type (``document``),
 LangChain's retriever and these writes name the same entity (LangChain's
 document id is the Chroma id), so the inventory joins them.
 
+mem0: while ``memobs.instrument("mem0")`` is on, the calls mem0 itself makes
+to a collection (its ``Memory.add``/``search``/``update``/``delete``/``get``/
+``get_all`` on a Chroma vector store) are not recorded here: mem0's plugin
+records those memories (type ``memory``), and recording their records too
+would list every memory twice. The caller is found from the Python stack
+(the first frame outside memobs and wrapt), one look per call. With only
+the Chroma plugin on, mem0's calls are recorded like any other.
+
 Content (documents, query texts) is exported only with content capture
 on; hashes and token counts always are.
 
@@ -77,6 +87,7 @@ original methods.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -85,7 +96,7 @@ from opentelemetry.trace import SpanKind
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, frameworks, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from . import records as _records
@@ -110,6 +121,28 @@ def _int(value: Any) -> int | None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+# A call that a framework memobs instruments makes itself is that framework's to record:
+# mem0's Memory.add writes through this collection and the mem0 plugin records the memory
+# (type "memory"); recording the record as well would list every mem0 memory twice in
+# the inventory, once per type. Caller's top-level package -> the memobs framework.
+_OWNERS = {"mem0": "mem0"}
+_OWN_FRAMES = frozenset(("memobs_otel", "memobs_chroma", "wrapt"))
+
+
+def _owned_call() -> bool:
+    """Is the collection being called by a framework that memobs records itself, right now?"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        top = frame.f_globals.get("__name__", "").partition(".")[0]
+        if top not in _OWN_FRAMES:
+            break
+        frame = frame.f_back
+    if frame is None or top not in _OWNERS:
+        return False
+    owner = frameworks().get(_OWNERS[top])
+    return owner is not None and owner.is_instrumented
 
 
 class ChromaInstrumentor(Instrumentor):
@@ -151,6 +184,8 @@ class ChromaInstrumentor(Instrumentor):
     # --- reads ----------------------------------------------------------------
 
     def _prepare_query(self, collection: Any, args: tuple, kwargs: dict):
+        if _owned_call():
+            return None
         texts = _arg(args, kwargs, "query_texts", _QUERY_TEXTS)
         if isinstance(texts, str):
             query = texts
@@ -163,6 +198,8 @@ class ChromaInstrumentor(Instrumentor):
         return spec, query, 10 if n_results is None else n_results, _records.query_items, None
 
     def _prepare_get(self, collection: Any, args: tuple, kwargs: dict):
+        if _owned_call():
+            return None
         spec = RetrievalSpec(self.entity_type, self._store(collection), self.operation)
         return spec, None, _int(_arg(args, kwargs, "limit", _GET_LIMIT)), _records.get_items, None
 
@@ -170,17 +207,19 @@ class ChromaInstrumentor(Instrumentor):
 
     def _write_wrapper(self, record: Callable) -> Callable:
         def wrapper(wrapped, instance, args, kwargs):
+            if not config.settings.enabled or guard.safe_invoke("chroma caller", _owned_call, default=True):
+                return wrapped(*args, **kwargs)
             result = wrapped(*args, **kwargs)
-            if config.settings.enabled:
-                guard.safe_invoke("chroma write", record, instance, args, kwargs, result)
+            guard.safe_invoke("chroma write", record, instance, args, kwargs, result)
             return result
         return wrapper
 
     def _awrite_wrapper(self, record: Callable) -> Callable:
         async def wrapper(wrapped, instance, args, kwargs):
+            if not config.settings.enabled or guard.safe_invoke("chroma caller", _owned_call, default=True):
+                return await wrapped(*args, **kwargs)
             result = await wrapped(*args, **kwargs)
-            if config.settings.enabled:
-                guard.safe_invoke("chroma write", record, instance, args, kwargs, result)
+            guard.safe_invoke("chroma write", record, instance, args, kwargs, result)
             return result
         return wrapper
 

@@ -17,13 +17,21 @@ from typing import Any, Iterator
 from memobs_otel.entities import LIFECYCLE_KEYS, TITLE_KEYS
 
 _FIELD_KEYS = LIFECYCLE_KEYS + TITLE_KEYS
+# metadata keys that usually hold the text of a record stored without a document
+# (mem0 keeps its memory text in "data"), tried in this order
+TEXT_KEYS = ("page_content", "text", "document", "content", "data", "memory")
 
 
 def record_text(document: Any, metadata: Any) -> str:
-    """The text of a record: its document, else its metadata as JSON (sorted keys), else ``""``."""
+    """The text of a record: its document; else the first string among its metadata's
+    ``TEXT_KEYS``; else its metadata as JSON (sorted keys); else ``""``."""
     if isinstance(document, str):
         return document
     if isinstance(metadata, Mapping) and metadata:
+        for key in TEXT_KEYS:
+            value = metadata.get(key)
+            if isinstance(value, str):
+                return value
         try:
             return json.dumps(dict(metadata), sort_keys=True, default=str, ensure_ascii=False)
         except Exception:  # noqa: BLE001

@@ -56,6 +56,14 @@ injections, counted once. With the default entity type (``document``),
 LangChain's retriever and these writes name the same entity (LangChain's
 document id is the point id), so the inventory joins them.
 
+mem0: while ``memobs.instrument("mem0")`` is on, the calls mem0 itself makes
+to the client (its ``Memory.add``/``search``/``update``/``delete``/``get_all``
+on a Qdrant vector store) are not recorded here: mem0's plugin records those
+memories (type ``memory``), and recording their points too would list every
+memory twice. The caller is found from the Python stack (the first frame
+outside memobs and wrapt), one look per call. With only the Qdrant plugin
+on, mem0's calls are recorded like any other.
+
 Content (point text, query text) is exported only with content capture on;
 hashes and token counts always are. The query text is known only for a
 ``models.Document`` query.
@@ -69,6 +77,7 @@ collection name), ``content_field`` (see above), ``operation``
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -77,7 +86,7 @@ from opentelemetry.trace import SpanKind
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, frameworks, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from . import points as _points
@@ -95,6 +104,28 @@ def _arg(args: tuple, kwargs: dict, name: str, index: int) -> Any:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# A call that a framework memobs instruments makes itself is that framework's to record:
+# mem0's Memory.add writes through this client and the mem0 plugin records the memory
+# (type "memory"); recording the point as well would list every mem0 memory twice in
+# the inventory, once per type. Caller's top-level package -> the memobs framework.
+_OWNERS = {"mem0": "mem0"}
+_OWN_FRAMES = frozenset(("memobs_otel", "memobs_qdrant", "wrapt"))
+
+
+def _owned_call() -> bool:
+    """Is the client being called by a framework that memobs records itself, right now?"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        top = frame.f_globals.get("__name__", "").partition(".")[0]
+        if top not in _OWN_FRAMES:
+            break
+        frame = frame.f_back
+    if frame is None or top not in _OWNERS:
+        return False
+    owner = frameworks().get(_OWNERS[top])
+    return owner is not None and owner.is_instrumented
 
 
 class QdrantInstrumentor(Instrumentor):
@@ -140,6 +171,8 @@ class QdrantInstrumentor(Instrumentor):
         return RetrievalSpec(self.entity_type, str(store) if store is not None else None, self.operation)
 
     def _prepare_query(self, client: Any, args: tuple, kwargs: dict):
+        if _owned_call():
+            return None
         query = _arg(args, kwargs, "query", 1)
         text = getattr(query, "text", None)  # a models.Document query (embedded by Qdrant)
         limit = _int(_arg(args, kwargs, "limit", 6))
@@ -147,9 +180,13 @@ class QdrantInstrumentor(Instrumentor):
                 10 if limit is None else limit, self._entities_of, None)
 
     def _prepare_batch(self, client: Any, args: tuple, kwargs: dict):
+        if _owned_call():
+            return None
         return self._spec(args, kwargs), None, None, self._entities_of, None
 
     def _prepare_search(self, client: Any, args: tuple, kwargs: dict):
+        if _owned_call():
+            return None
         limit = _int(_arg(args, kwargs, "limit", 4))
         return self._spec(args, kwargs), None, 10 if limit is None else limit, self._entities_of, None
 
@@ -157,17 +194,19 @@ class QdrantInstrumentor(Instrumentor):
 
     def _write_wrapper(self, record: Callable) -> Callable:
         def wrapper(wrapped, instance, args, kwargs):
+            if not config.settings.enabled or guard.safe_invoke("qdrant caller", _owned_call, default=True):
+                return wrapped(*args, **kwargs)
             result = wrapped(*args, **kwargs)
-            if config.settings.enabled:
-                guard.safe_invoke("qdrant write", record, args, kwargs)
+            guard.safe_invoke("qdrant write", record, args, kwargs)
             return result
         return wrapper
 
     def _awrite_wrapper(self, record: Callable) -> Callable:
         async def wrapper(wrapped, instance, args, kwargs):
+            if not config.settings.enabled or guard.safe_invoke("qdrant caller", _owned_call, default=True):
+                return await wrapped(*args, **kwargs)
             result = await wrapped(*args, **kwargs)
-            if config.settings.enabled:
-                guard.safe_invoke("qdrant write", record, args, kwargs)
+            guard.safe_invoke("qdrant write", record, args, kwargs)
             return result
         return wrapper
 
