@@ -79,7 +79,7 @@ def test_add_session_and_search(spans, instrumented):
     assert [m.id for m in found.memories] == ["e1", "e2"]
     assert events(spans) == [
         {"memobs.entity.type": "memory", "memobs.entity.id": m.id, "memobs.entity.rank": rank,
-         "memobs.entity.created_at": m.timestamp, "user.id": "alice", **measured(text)}
+         "memobs.entity.created_at": utc(T0 + rank), "user.id": "alice", **measured(text)}
         for rank, (m, text) in enumerate(zip(found.memories, (text1, text2)))
     ]
     write1, write2, search = finished(spans)

@@ -27,7 +27,8 @@ so an inherited method is never wrapped twice.
   Vertex memory bank returns none); the text is its ``content.parts``
   texts joined with spaces, as ADK's ``preload_memory``/``load_memory``
   tools put it in the prompt; ``created_at`` is the entry's ``timestamp``
-  as the service reports it.
+  in UTC (the in-memory and SQLite services report naive local time: it is
+  converted, so it equals the ``created_at`` of the event's write).
 - ``add_session_to_memory(session)`` and ``add_events_to_memory(events=...)``
   → one ``create_memory`` write per event with text (the event id, its
   parts' text, ``created_at`` = the event's timestamp in UTC);
@@ -212,6 +213,17 @@ class GoogleAdkInstrumentor(Instrumentor):
             self._write(service, kwargs.get("user_id"), [(memory_id, None, None)], "delete")
 
 
+def _utc(stamp: Any) -> Any:
+    """An entry's ISO timestamp in UTC. The in-memory and SQLite services write the event's
+    time as a naive local ISO string (``datetime.fromtimestamp(ts).isoformat()``): read as
+    local time, it is the same instant, and the same string, as the event's write."""
+    try:
+        parsed = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return stamp
+    return parsed.astimezone(timezone.utc).isoformat()
+
+
 def _entries(response: Any) -> list[dict]:
     """A ``SearchMemoryResponse``'s entries, as memobs's extractor reads them."""
     found = []
@@ -220,7 +232,7 @@ def _entries(response: Any) -> list[dict]:
         if getattr(entry, "id", None):
             item["id"] = entry.id
         if getattr(entry, "timestamp", None):
-            item["created_at"] = entry.timestamp
+            item["created_at"] = _utc(entry.timestamp)
         found.append(item)
     return found
 
