@@ -10,15 +10,29 @@ resource honours ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``;
 yet. memobs records through it either way. With ``tracer_provider`` memobs
 adds its span processors to that provider and records through it.
 
-Exporters, each behind a ``BatchSpanProcessor``:
+Exporters, each behind memobs's own batching span processor
+(:class:`~memobs_otel.exporters.processor.QueueSpanProcessor`: the SDK's
+``BatchSpanProcessor`` drops spans when a burst fills its queue):
 
-- SQLite (``db_path``, default ``memobs.db``; ``None`` turns it off);
+- SQLite (``db_path``, default ``memobs.db``; ``None`` turns it off). When
+  the queue is full the thread ending a span waits for room (backpressure)
+  instead of dropping it; only an exporter stuck for
+  ``MEMOBS_EXPORT_BLOCK_TIMEOUT`` seconds (default 5) makes it shed spans,
+  and what it sheds is counted in the file (``export_losses``);
 - OTLP, when ``otlp_endpoint`` is given or ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
   ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set. ``otlp_protocol`` (or
   ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``)
   is ``http/protobuf`` (default) or ``grpc``. ``otlp_endpoint`` is the
   base URL (``http://host:4318``; memobs adds ``/v1/traces`` for HTTP);
-  headers come from ``OTEL_EXPORTER_OTLP_HEADERS`` as usual.
+  headers come from ``OTEL_EXPORTER_OTLP_HEADERS`` as usual. A full OTLP
+  queue sheds spans (a slow collector must not slow the agent); they are
+  counted (``handle.losses()``, and in the SQLite file when there is one).
+
+``handle.shutdown()`` (and the provider's own shutdown at exit) exports what
+is queued within ``MEMOBS_SHUTDOWN_TIMEOUT`` seconds in total (default 5),
+however many exporters: a file locked by another process or an endpoint
+that never answers cannot hold the process longer. What could not be
+exported in time is counted and logged.
 
 With ``OTEL_SDK_DISABLED=true`` nothing is set up and the handle's methods do
 nothing. Calling ``configure`` again replaces memobs's provider; shut the
@@ -44,13 +58,26 @@ class MemobsHandle:
     """What ``configure()`` returns: flush and shut down what it set up."""
 
     def __init__(self, tracer_provider=None, processors=(), owns_provider: bool = False,
-                 db_path: str | None = None, otlp_endpoint: str | None = None) -> None:
+                 db_path: str | None = None, otlp_endpoint: str | None = None,
+                 shutdown_budget=None) -> None:
         self.tracer_provider = tracer_provider
         self.processors = list(processors)
         self.db_path = db_path
         self.otlp_endpoint = otlp_endpoint
         self._owns_provider = owns_provider
+        self._shutdown_budget = shutdown_budget
         self._shut = False
+
+    def losses(self) -> dict[str, int]:
+        """Spans this process's pipeline lost so far, by kind (``spans-shed``,
+        ``spans-export-failed``, ``spans-unwritten-at-shutdown``; ``otlp-``
+        for the OTLP exporter); ``{}`` when none."""
+        total: dict[str, int] = {}
+        for processor in self.processors:
+            for kind, count in getattr(processor, "losses", {}).items():
+                if count:
+                    total[kind] = total.get(kind, 0) + count
+        return total
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         ok = True
@@ -65,12 +92,15 @@ class MemobsHandle:
         if self._shut:
             return
         self._shut = True
+        if self._shutdown_budget is not None:
+            self._shutdown_budget.start()  # one MEMOBS_SHUTDOWN_TIMEOUT for everything below
         try:
+            # memobs's processors first, within the budget; the provider's
+            # shutdown then finds them done
+            for processor in self.processors:
+                processor.shutdown()
             if self._owns_provider and self.tracer_provider is not None:
                 self.tracer_provider.shutdown()
-            else:
-                for processor in self.processors:
-                    processor.shutdown()
         except Exception as exc:  # noqa: BLE001
             logger.warning("memobs: shutdown failed (%s)", type(exc).__name__)
 
@@ -125,19 +155,29 @@ def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = Non
 
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from .exporters.processor import QueueSpanProcessor, ShutdownBudget
+    from .store.losses import OTLP
 
     owns = tracer_provider is None
     if owns:
         attributes = {"service.name": service_name} if service_name else {}
         tracer_provider = TracerProvider(resource=Resource.create(attributes))
     processors = []
+    budget = ShutdownBudget()  # one MEMOBS_SHUTDOWN_TIMEOUT for all of them
+    on_loss = None
     if db_path is not None:
         from .exporters import SQLiteSpanExporter
 
-        processors.append(BatchSpanProcessor(SQLiteSpanExporter(db_path)))
+        sqlite_exporter = SQLiteSpanExporter(db_path)
+        on_loss = sqlite_exporter.record_losses
+        # the exporter counts its own failed batches: report_failures=False
+        processors.append(QueueSpanProcessor(sqlite_exporter, block=True, shutdown_budget=budget,
+                                             on_loss=on_loss, report_failures=False, name="sqlite"))
     if endpoint:
-        processors.append(BatchSpanProcessor(make_otlp_exporter(endpoint, protocol, from_env)))
+        processors.append(QueueSpanProcessor(
+            make_otlp_exporter(endpoint, protocol, from_env), block=False, shutdown_budget=budget,
+            on_loss=on_loss, loss_prefix=OTLP, name="otlp"))
     for processor in processors:
         tracer_provider.add_span_processor(processor)
 
@@ -146,4 +186,4 @@ def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = Non
     config.use_tracer_provider(tracer_provider)
     plugins.load_plugins()
     config.settings.get_measurer()  # load the encoding now, not on the first search
-    return MemobsHandle(tracer_provider, processors, owns, db_path, endpoint)
+    return MemobsHandle(tracer_provider, processors, owns, db_path, endpoint, budget)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..store import losses as export_losses
 from ..store.signals import SIGNALS
 from .common import (
     console,
@@ -62,8 +63,13 @@ def command(db, days, user, signal, min_injections, max_cite_rate, limit, as_jso
         candidates = run_query(lambda: store.memory_review(
             days_back=days, user_id=user, signal_filter=signal,
             min_injections=min_injections, max_cite_rate=max_cite_rate))
+        losses_line = export_losses.line(store.connection)
     if as_json:
         echo_json(rows_as_json(candidates))
+        if losses_line:  # beside the JSON, not in it: stdout stays the API's fields
+            click.echo(losses_line, err=True)
         return
     render_review(candidates, f"Memory review queue, last {days:g} days"
                   + (f", user {user}" if user else ""), limit)
+    if losses_line:
+        console().print(losses_line, markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..store import losses as export_losses
 from .common import (
     console,
     db_option, days_option, echo_json, fmt_rate, fmt_time, json_option, open_store_or_fail,
@@ -26,8 +27,11 @@ def command(db, days, user, entity_type, limit, as_json):
     with store:
         stats = run_query(lambda: store.injection_stats(days_back=days, user_id=user,
                                                         entity_type=entity_type))
+        losses_line = export_losses.line(store.connection)
     if as_json:
         echo_json(rows_as_json(stats))
+        if losses_line:  # beside the JSON, not in it: stdout stays the API's fields
+            click.echo(losses_line, err=True)
         return
     table = Table(title=f"Memory injections, last {days:g} days" + (f", user {user}" if user else ""))
     for name, justify in (("type", "left"), ("id", "left"), ("surfaced", "right"),
@@ -43,3 +47,5 @@ def command(db, days, user, entity_type, limit, as_json):
     out.print(table)
     if len(shown) < len(stats):
         out.print(f"{len(stats) - len(shown)} more entities (use --limit 0 or --json)")
+    if losses_line:
+        out.print(losses_line, markup=False)

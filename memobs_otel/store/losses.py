@@ -92,3 +92,13 @@ def summary(counts: Mapping[str, int]) -> str | None:
         return None
     parts = [f"{n:,} {_WORDS.get(kind, kind)}" for kind, n in counts.items()]
     return "export losses recorded in this file: " + "; ".join(parts)
+
+
+def line(conn: sqlite3.Connection) -> str | None:
+    """:func:`summary` of the file behind ``conn``; ``None`` when nothing
+    was lost or the table cannot be read (the CLI shows it beside its
+    answer: it must never be why a command fails)."""
+    try:
+        return summary(read(conn))
+    except sqlite3.Error:
+        return None

@@ -27,9 +27,9 @@ epoch, UTC):
 - ``export_losses`` (m006) — what the exporting pipeline could not store as
   received, one row per ``kind`` with a running ``count``: ``spans-shed``
   (spans the span processor had to drop), ``spans-export-failed`` (spans in
-  a batch the exporter could not write), ``otlp-spans-shed`` /
-  ``otlp-spans-export-failed`` (the same for the OTLP exporter configured
-  beside it), ``values-sanitised`` (values stored altered: lone surrogates
+  a batch the exporter could not write), ``spans-unwritten-at-shutdown``,
+  ``otlp-…`` (the same for the OTLP exporter configured beside it),
+  ``values-sanitised`` (values stored altered: lone surrogates
   replaced by U+FFFD, integers past 64 bits as text). ``first_ns`` /
   ``last_ns``: when the first / latest were recorded.
 
