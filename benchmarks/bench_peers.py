@@ -7,6 +7,12 @@ An ``InMemoryVectorStore`` with ``DeterministicFakeEmbedding`` and
 - ``memobs``: ``memobs.instrument("langchain")``;
 - ``openinference``: ``openinference-instrumentation-langchain``;
 - ``openllmetry``: ``opentelemetry-instrumentation-langchain``;
+- ``memobs+openinference``: memobs instrumented on top of an active
+  OpenInference instrumentation (memobs then records onto OpenInference's
+  retriever span instead of starting its own); switched on and off in its
+  process is memobs alone, OpenInference staying on, so its overhead is what
+  memobs adds to an OpenInference set-up. Compared round by round with
+  memobs's overhead over the bare call (SPEC §10: no more than memobs alone);
 - ``hand``: the very span memobs records (same name, attributes and 10
   events, checked), written by hand around ``invoke`` with every attribute
   precomputed: what the OTel SDK alone costs for it. memobs minus hand is
@@ -51,7 +57,8 @@ from .common import Row, compare, median, paired_difference, quartiles, round_or
 
 VARIANTS = ("bare", "memobs", "openinference", "openllmetry")
 PEERS = VARIANTS[2:]  # what memobs is compared with
-WORKERS = VARIANTS + ("hand",)  # hand: memobs's span written by hand, the SDK floor
+STACKED = "memobs+openinference"  # memobs switched on and off, OpenInference always on
+WORKERS = VARIANTS + (STACKED, "hand")  # hand: memobs's span written by hand, the SDK floor
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 QUERY = "refund policy for islands"
@@ -102,6 +109,15 @@ def _setup(variant: str, n_docs: int, k: int):
         patched = vars(BaseCallbackManager)["__init__"]
         on = lambda: setattr(BaseCallbackManager, "__init__", patched)  # noqa: E731
         off = lambda: setattr(BaseCallbackManager, "__init__", patched.__wrapped__)  # noqa: E731
+    elif variant == STACKED:
+        import memobs_otel as memobs
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+
+        LangChainInstrumentor().instrument(tracer_provider=provider)
+        memobs.configure(db_path=None, tracer_provider=provider)
+        if not memobs.instrument("langchain"):
+            raise RuntimeError("memobs langchain plugin not available")
+        on, off = (lambda: memobs.instrument("langchain")), (lambda: memobs.uninstrument("langchain"))
     elif variant not in ("bare", "hand"):
         raise ValueError(variant)
 
@@ -364,7 +380,28 @@ def run(quick: bool = False) -> list[Row]:
             detail += _floor_detail(overheads, floor, info)
         rows.append(Row("8", f"  overhead under {variant}", us(overheads[variant]), detail, target, ok))
     own = {v: [x - y for x, y in zip(results[v], bases[v])] for v in overheads}
-    return rows + peer_differences(own)
+    return rows + peer_differences(own) + stacked_rows(overheads, own, info)
+
+
+def stacked_rows(overheads: dict[str, float], own: dict[str, list], info: dict[str, str]) -> list[Row]:
+    """Rows "memobs on top of openinference": what memobs adds there, and against memobs alone by round.
+
+    The stacked worker exports the same number of spans with memobs on and
+    off (memobs adds no span beside OpenInference: it records onto OpenInference's).
+    """
+    name = "  memobs on top of openinference (its overhead there)"
+    if STACKED not in overheads or "memobs" not in overheads:
+        return [Row("8", name, "not run", info.get(STACKED, "")),
+                Row("8", "  memobs on openinference - memobs alone, paired by round", "not run", "")]
+    low, high = quartiles(own[STACKED])
+    rows = [Row("8", name, us(overheads[STACKED]),
+                f"rounds' middle half {us(low)} to {us(high)}; memobs alone {us(overheads['memobs'])}; "
+                f"{info[STACKED]}", "<= memobs alone", overheads[STACKED] <= overheads["memobs"])]
+    differences = [s - m for s, m in zip(own[STACKED], own["memobs"])]
+    middle, detail = compare(differences, "memobs on openinference")
+    rows.append(Row("8", "  memobs on openinference - memobs alone, paired by round",
+                    f"{'+' if middle > 0 else ''}{us(middle)}", detail))
+    return rows
 
 
 def peer_differences(overheads: dict[str, list], prefix: str = "", scale: float = 1.0) -> list[Row]:

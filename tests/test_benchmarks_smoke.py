@@ -97,8 +97,13 @@ def test_peer_rows():
         "  overhead under openllmetry",
         "  memobs - openinference, paired by round",
         "  memobs - openllmetry, paired by round",
+        "  memobs on top of openinference (its overhead there)",
+        "  memobs on openinference - memobs alone, paired by round",
     ]
     assert rows[1].figure != "not run", rows[1].detail  # memobs always runs; the peers need .venv-bench
+    # the test extra installs OpenInference: memobs on top of it runs, and adds no span of its own
+    assert rows[6].figure != "not run", rows[6].detail
+    assert "1 span(s)/call" in rows[6].detail, rows[6].detail
     assert "span(s)/call" in rows[1].detail
     assert rows[1].detail.startswith("rounds' middle half ")  # the spread beside the median
 
