@@ -7,6 +7,8 @@
 | ``MEMOBS_CAPTURE_CONTENT`` | ``true`` exports memory content and query text | ``false`` |
 | ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` | ``true`` (or ``SPAN_ONLY``/``EVENT_ONLY``/``SPAN_AND_EVENT``) does the same | unset |
 | ``MEMOBS_TOKEN_ENCODING`` | tiktoken encoding for token counts | ``cl100k_base`` |
+| ``MEMOBS_TOKEN_EXACT_CHARS`` | memories up to this many characters are counted exactly, longer ones estimated past it (``tokens``) | ``8192`` |
+| ``MEMOBS_MEMORY_BUDGET_MB`` | bytes memobs itself may hold in memory: half for the measurement cache (``measure``), half for the citation buffer (``trace_buffer``) | ``64`` |
 
 The environment is read when memobs is imported and again at every
 ``memobs.configure()`` (or ``reload_settings()``); the hot path only reads
@@ -21,8 +23,12 @@ from dataclasses import dataclass
 from opentelemetry import trace
 
 from . import semconv
+from . import guard, trace_buffer
 from .measure import Measurer
-from .tokens import DEFAULT_ENCODING, get_tokenizer
+from .tokens import DEFAULT_ENCODING, exact_chars_from_env, get_tokenizer
+
+DEFAULT_MEMORY_BUDGET_MB = 64
+MEMORY_BUDGET_ENV = "MEMOBS_MEMORY_BUDGET_MB"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -48,17 +54,35 @@ def _capture_from_env() -> bool:
     return genai in _GENAI_CONTENT_ON
 
 
+def _memory_budget_from_env() -> float:
+    raw = os.environ.get(MEMORY_BUDGET_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MEMORY_BUDGET_MB
+    try:
+        value = float(raw)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    guard.log_once(f"{MEMORY_BUDGET_ENV}={raw!r}", message=f"memobs: {MEMORY_BUDGET_ENV}={raw!r} is not a positive "
+                                                         f"number; using {DEFAULT_MEMORY_BUDGET_MB}")
+    return DEFAULT_MEMORY_BUDGET_MB
+
+
 @dataclass
 class Settings:
     enabled: bool = True
     capture_content: bool = False
     encoding: str = DEFAULT_ENCODING
     measurer: Measurer | None = None  # built lazily: loading an encoding takes ~0.2 s
+    token_exact_chars: int = 8_192
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024
 
     def get_measurer(self) -> Measurer:
         measurer = self.measurer
         if measurer is None:
-            measurer = self.measurer = Measurer(get_tokenizer(self.encoding))
+            measurer = self.measurer = Measurer(get_tokenizer(self.encoding), exact_chars=self.token_exact_chars,
+                                                budget_bytes=self.memory_budget_bytes // 2)
         return measurer
 
 
@@ -72,9 +96,14 @@ def reload_settings(capture_content: bool | None = None, encoding: str | None = 
     enabled = env_flag("MEMOBS_ENABLED", True) and not env_flag("OTEL_SDK_DISABLED", False)
     capture = _capture_from_env() if capture_content is None else bool(capture_content)
     enc = encoding or os.environ.get("MEMOBS_TOKEN_ENCODING") or DEFAULT_ENCODING
-    if enc != settings.encoding:
+    exact_chars = exact_chars_from_env()
+    budget = int(_memory_budget_from_env() * 1024 * 1024)
+    if enc != settings.encoding or exact_chars != settings.token_exact_chars \
+            or budget != settings.memory_budget_bytes:
         settings.measurer = None
     settings.enabled, settings.capture_content, settings.encoding = enabled, capture, enc
+    settings.token_exact_chars, settings.memory_budget_bytes = exact_chars, budget
+    trace_buffer.set_budget(budget - budget // 2)
     return settings
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, NamedTuple
 
-from .fingerprint import content_hash
+from .measure import content_hash  # bounded: a 10 MB item without an id costs what a 64K one does
 
 ID_KEYS = ("id", "entity_id", "memory_id", "doc_id", "document_id", "node_id", "id_", "uuid", "key", "_id")
 CONTENT_KEYS = ("content", "memory", "text", "page_content", "document", "body", "value", "data")

@@ -58,6 +58,7 @@ _DOCUMENT_KEYS = tuple(
 _ENTITY_TYPE, _ENTITY_ID, _ENTITY_TOKENS = sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_TOKENS
 _ENTITY_CONTENT_HASH, _ENTITY_SIMHASH, _ENTITY_CONTENT = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CONTENT
 _ENTITY_SCORE, _ENTITY_RANK = sc.ENTITY_SCORE, sc.ENTITY_RANK
+_ENTITY_TOKENS_ESTIMATED = sc.ENTITY_TOKENS_ESTIMATED
 _QUERY_KWARGS = ("query", "q", "text", "input", "question", "query_str")
 _TOP_K_KWARGS = ("k", "top_k", "limit", "similarity_top_k")
 
@@ -169,6 +170,8 @@ def entity_event_attributes(entity: Entity, measurement, capture: bool, ids: dic
         attrs[sc.ENTITY_TOKENS] = measurement.tokens
         attrs[sc.ENTITY_CONTENT_HASH] = measurement.content_hash
         attrs[sc.ENTITY_SIMHASH] = measurement.simhash
+        if measurement.estimated:
+            attrs[sc.ENTITY_TOKENS_ESTIMATED] = True
     for field, key in _LIFECYCLE:
         value = getattr(entity, field)
         if value is not None:
@@ -209,13 +212,13 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
         span_attrs = {}
     try:
         measurer = settings.get_measurer()
-        events, total, clean = _injection_events(entities, measurer, capture, ids, call_hooks)
+        events, total, clean, estimated = _injection_events(entities, measurer, capture, ids, call_hooks)
         totals: dict[str, Any] = {}
         if own_span:
             totals[sc.MEMOBS_INJECTION_COUNT] = len(events)
             totals[sc.MEMOBS_INJECTION_TOKENS] = total
             totals[sc.MEMOBS_TOKENIZER] = measurer.tokenizer.name
-        if measurer.tokenizer.estimated:
+        if estimated:
             totals[sc.MEMOBS_TOKENS_ESTIMATED] = True
     except BaseException:
         if span_attrs:  # what a failure here always left on the span
@@ -231,7 +234,8 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
 
 
 def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict, call_hooks: bool):
-    """The attributes of each entity's injection event, their token total, and whether they are clean.
+    """The attributes of each entity's injection event, their token total, whether they are
+    clean, and whether any token count is estimated (no encoding, or past the exact-count cap).
 
     Clean: every key one of memobs's own and every value an exact str, int,
     float or bool (what ``_put_events`` may add without checking them again):
@@ -240,11 +244,14 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
     """
     events = []
     total = 0
-    measured = measurer.cached
+    estimated = measurer.tokenizer.estimated
+    # the cache's own get under hash(content) (see measure): no Python call on a hit;
+    # a content longer than key_chars is looked up by measure() under its bounded hash
+    measured, key_chars = measurer.cached, measurer.KEY_CHARS
     clean = not call_hooks and (not ids or all(type(value) is str for value in ids.values()))
     for entity in entities:
         content = entity.content
-        m = measured(content)
+        m = measured(hash(content)) if type(content) is str and len(content) <= key_chars else None
         if m is None:
             m = measurer.measure(content)
         total += m.tokens
@@ -261,6 +268,9 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
             _ENTITY_CONTENT_HASH: m.content_hash,
             _ENTITY_SIMHASH: m.simhash,
         }
+        if m.estimated:
+            estimated = True
+            event_attrs[_ENTITY_TOKENS_ESTIMATED] = True
         if entity.created_at is not None or entity.updated_at is not None or entity.status is not None \
                 or entity.version is not None or entity.parent_id is not None \
                 or entity.superseded_by is not None or entity.title is not None:
@@ -279,7 +289,7 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
         if call_hooks:  # last: a hook sees (and may redact) every attribute
             plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=event_attrs)
         events.append(event_attrs)
-    return events, total, clean
+    return events, total, clean, estimated
 
 
 def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: dict,
@@ -673,10 +683,10 @@ class _StreamRecorder:
                 return
             call_hooks = plugins.has_impls("memobs_entity_attributes")
             measurer = settings.get_measurer()
-            events, total, clean = _injection_events(entities, measurer, capture, self.ids, call_hooks)
+            events, total, clean, estimated = _injection_events(entities, measurer, capture, self.ids, call_hooks)
             self.injected += len(events)
             self.tokens += total
-            self.estimated = self.estimated or measurer.tokenizer.estimated
+            self.estimated = self.estimated or estimated
             self._put(events, call_hooks, clean)
         trace_buffer.remember(self.span.get_span_context().trace_id, entities)
 

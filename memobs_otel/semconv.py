@@ -55,6 +55,7 @@ ENTITY_ID = "memobs.entity.id"
 ENTITY_RANK = "memobs.entity.rank"
 ENTITY_SCORE = "memobs.entity.score"
 ENTITY_TOKENS = "memobs.entity.tokens"
+ENTITY_TOKENS_ESTIMATED = "memobs.entity.tokens_estimated"  # true when the count is estimated past the cap
 ENTITY_CONTENT_HASH = "memobs.entity.content_hash"
 ENTITY_SIMHASH = "memobs.entity.simhash"
 ENTITY_CREATED_AT = "memobs.entity.created_at"

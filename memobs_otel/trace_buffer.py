@@ -6,6 +6,16 @@ off (content never leaves the process this way). The buffer is bounded: the
 most recent ``MAX_TRACES`` traces, ``MAX_ENTITIES_PER_TRACE`` entities each;
 older traces are forgotten.
 
+It is bounded **in bytes** too, whatever the size of the memories: an
+entity's content is kept up to ``MAX_CONTENT_CHARS`` characters (its
+beginning: overlap citations of a longer memory look at that part), and
+every entry is accounted (``sys.getsizeof`` of its type, id and kept
+content, plus its tuple slots; ``TRACE_BYTES`` per trace). When the total
+passes the budget — half of ``MEMOBS_MEMORY_BUDGET_MB`` (``config``,
+default 64 MB, so 32 MB here; ``set_budget``) — the oldest traces are
+forgotten until it fits (the newest too, if it alone is larger than the
+budget). ``held_bytes()`` is the accounted total.
+
 Agents that open no span of their own around a turn still get citations:
 each retrieval also notes its trace in a context variable of the calling
 context (``pending_traces``), and ``record_answer`` called outside any span
@@ -15,6 +25,7 @@ context (then clears them).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from contextvars import ContextVar
@@ -23,6 +34,11 @@ from typing import NamedTuple
 MAX_TRACES = 1024
 MAX_ENTITIES_PER_TRACE = 512
 MAX_PENDING_TRACES = 16
+MAX_CONTENT_CHARS = 8_192
+DEFAULT_BUDGET_BYTES = 32 * 1024 * 1024
+ENTITY_SLOTS_BYTES = 4 * 8  # an entity's four references in its chunk
+CHUNK_BYTES = 48 + 8  # an empty tuple and its slot in the bucket
+TRACE_BYTES = 256  # a bucket list, its OrderedDict entry and trace id
 
 _pending: ContextVar[tuple[int, ...]] = ContextVar("memobs_pending_traces", default=())
 
@@ -34,7 +50,7 @@ class InjectedEntity(NamedTuple):
     rank: int
 
 
-# Per trace: a list ``[raw_count, chunk, chunk, ...]`` where each chunk is one
+# Per trace: a list ``[raw_count, bytes, chunk, chunk, ...]`` where each chunk is one
 # flat tuple ``(entity_type, entity_id, content, rank, entity_type, ...)`` per
 # remember() call. The first occurrence of each (entity_type, entity_id) wins
 # and at most MAX_ENTITIES_PER_TRACE distinct entities are kept — resolved on
@@ -45,13 +61,46 @@ class InjectedEntity(NamedTuple):
 _traces: "OrderedDict[int, list]" = OrderedDict()
 _lock = threading.Lock()
 _FULL = -1  # raw_count of a bucket holding MAX_ENTITIES_PER_TRACE distinct entities: ignores the rest
+_budget = DEFAULT_BUDGET_BYTES
+_held = 0  # accounted bytes of every bucket
+
+
+def _chunk_bytes(chunk: tuple) -> int:
+    getsize = sys.getsizeof
+    return CHUNK_BYTES + sum(map(getsize, chunk[0::4])) + sum(map(getsize, chunk[1::4])) \
+        + sum(map(getsize, chunk[2::4])) + ENTITY_SLOTS_BYTES * (len(chunk) // 4)
+
+
+def _kept(content):
+    return content[:MAX_CONTENT_CHARS] if type(content) is str and len(content) > MAX_CONTENT_CHARS else content
+
+
+def _forget_oldest() -> None:
+    """Drop the oldest traces while more than MAX_TRACES are kept or the bytes pass the budget."""
+    global _held
+    while _traces and (len(_traces) > MAX_TRACES or _held > _budget):
+        _, bucket = _traces.popitem(last=False)
+        _held -= bucket[1]
+
+
+def set_budget(budget_bytes: int) -> None:
+    """The byte budget of the buffer (``config`` sets half of ``MEMOBS_MEMORY_BUDGET_MB``)."""
+    global _budget
+    with _lock:
+        _budget = max(0, int(budget_bytes))
+        _forget_oldest()
+
+
+def held_bytes() -> int:
+    """The bytes the buffer is accounted to hold now."""
+    return _held
 
 
 def _distinct(bucket: list) -> tuple:
     """The bucket's entries as one flat chunk: first occurrences, at most MAX_ENTITIES_PER_TRACE."""
     seen = set()
     flat: list = []
-    for chunk in bucket[1:]:
+    for chunk in bucket[2:]:
         for i in range(0, len(chunk), 4):
             key = (chunk[i], chunk[i + 1])
             if key not in seen:
@@ -69,23 +118,29 @@ def remember(trace_id: int, entities) -> None:
     pending = _pending.get()
     if not pending or pending[-1] != trace_id:
         _pending.set((pending + (trace_id,))[-MAX_PENDING_TRACES:])
-    chunk = tuple([field for e in entities for field in (e.entity_type, e.entity_id, e.content, e.rank)])
+    global _held
+    chunk = tuple([field for e in entities for field in (e.entity_type, e.entity_id, _kept(e.content), e.rank)])
+    size = _chunk_bytes(chunk)
     with _lock:
         bucket = _traces.get(trace_id)
         if bucket is None:
-            bucket = _traces[trace_id] = [len(chunk) // 4, chunk]
-            while len(_traces) > MAX_TRACES:
-                _traces.popitem(last=False)
+            bucket = _traces[trace_id] = [len(chunk) // 4, TRACE_BYTES + size, chunk]
+            _held += TRACE_BYTES + size
         else:
             _traces.move_to_end(trace_id)
             if bucket[0] == _FULL or not chunk:
                 return
             bucket.append(chunk)
             bucket[0] += len(chunk) // 4
+            bucket[1] += size
+            _held += size
         if bucket[0] > MAX_ENTITIES_PER_TRACE:  # compact: bounded memory
             flat = _distinct(bucket)
             count = len(flat) // 4
-            bucket[:] = [_FULL if count >= MAX_ENTITIES_PER_TRACE else count, flat]
+            size = TRACE_BYTES + _chunk_bytes(flat)
+            _held += size - bucket[1]
+            bucket[:] = [_FULL if count >= MAX_ENTITIES_PER_TRACE else count, size, flat]
+        _forget_oldest()
 
 
 def injected_in(trace_id: int) -> list[InjectedEntity]:
@@ -106,5 +161,7 @@ def take_pending() -> tuple[int, ...]:
 
 
 def clear() -> None:
+    global _held
     with _lock:
         _traces.clear()
+        _held = 0
