@@ -453,3 +453,22 @@ def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_pa
     assert (injection["memobs.entity.type"], injection["memobs.entity.id"]) == ("document", record_id)
     assert injection["memobs.entity.content_hash"] == content_hash("Vegetarian")
     assert [s.name for s in finished(spans)] == ["create_memory", "retrieval prefs"]
+
+
+def test_a_failing_memobs_step_never_reaches_the_caller(spans, notes, caplog):
+    notes.add(ids=IDS, embeddings=EMBEDDINGS, documents=DOCUMENTS, metadatas=METADATAS)
+    plain = notes.query(query_embeddings=[QUERY], n_results=2)
+    memobs.instrument("chroma", entity_type=lambda entity: 1 / 0)
+    try:
+        with caplog.at_level("WARNING", logger="memobs_otel"):
+            for _ in range(2):
+                assert notes.query(query_embeddings=[QUERY], n_results=2) == plain
+                notes.upsert(ids=["n1"], embeddings=[EMBEDDINGS[0]], documents=[DOCUMENTS[0]])
+    finally:
+        memobs.uninstrument("chroma")
+    assert events(spans) == [] and events(spans, "memobs.entity.write") == []
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == ["memobs: record retrieval failed (ZeroDivisionError); memobs keeps going and will not "
+                        "repeat this warning",
+                        "memobs: chroma write failed (ZeroDivisionError); memobs keeps going and will not "
+                        "repeat this warning"]

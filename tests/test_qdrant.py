@@ -366,3 +366,24 @@ def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_pa
     (injection,) = events(spans)
     assert (injection["memobs.entity.type"], injection["memobs.entity.id"]) == ("document", point_id)
     assert [s.name for s in finished(spans)] == ["update_memory", "retrieval prefs"]
+
+
+def test_a_failing_memobs_step_never_reaches_the_caller(spans, caplog):
+    client = new_client()
+    client.upsert("notes", points=point_structs())
+    plain = client.query_points("notes", query=QUERY, limit=2)
+    memobs.instrument("qdrant", entity_type=lambda entity: 1 / 0)
+    try:
+        with caplog.at_level("WARNING", logger="memobs_otel"):
+            for _ in range(2):
+                assert client.query_points("notes", query=QUERY, limit=2) == plain
+                client.upsert("notes", points=point_structs()[:1])
+                client.delete("notes", points_selector=[99])
+    finally:
+        memobs.uninstrument("qdrant")
+    assert events(spans) == [] and events(spans, "memobs.entity.write") == []
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == ["memobs: record retrieval failed (ZeroDivisionError); memobs keeps going and will not "
+                        "repeat this warning",
+                        "memobs: qdrant write failed (ZeroDivisionError); memobs keeps going and will not "
+                        "repeat this warning"]
