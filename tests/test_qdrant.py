@@ -46,11 +46,16 @@ QUERY = [1.0, 0.05, 0.0, 0.0]
 
 
 def measured(text):
-    return {
+    fields = {
         "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
         "memobs.entity.content_hash": content_hash(text),
         "memobs.entity.simhash": simhash_hex(simhash(text)),
     }
+    # a MinHash, where memobs's measurement has one, is memobs's own: not derived again here
+    minhash = getattr(config.settings.get_measurer().measure(text), "minhash", None)
+    if minhash is not None:
+        fields["memobs.entity.minhash"] = minhash
+    return fields
 
 
 def injection(pid, rank, score, entity_type="document"):
