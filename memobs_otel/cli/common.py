@@ -3,7 +3,10 @@
 Options: ``--db`` (default ``memobs.db``, or ``$MEMOBS_DB``), ``--days``,
 ``--user``, ``--json``. Bad input is one line on stderr and exit status 2
 (:func:`fail`); the store is opened read-only so a bad path or a file that is
-not a memobs database is reported and never created or changed.
+not a memobs database is reported and never created or changed. A damaged
+file (missing table, bad pages) and a file another process has locked are
+the same: one line naming the problem, exit 2. A file in a read-only
+folder is still read (see :mod:`memobs_otel.store.connection`).
 """
 
 from __future__ import annotations
@@ -101,10 +104,12 @@ def open_store_or_fail(path: str) -> Store:
 
 
 def run_query(fn: Callable[[], Any]) -> Any:
-    """Call the query API; a ``ValueError`` (bad argument) exits 2 with its message."""
+    """Call the query API; a ``ValueError`` (bad argument) or a
+    :class:`StoreError` met while reading (damaged pages, a lock held past
+    the busy timeout) exits 2 with its message."""
     try:
         return fn()
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         fail(str(exc))
 
 

@@ -9,9 +9,18 @@
 
 Every method takes ``now=`` (a ``datetime``; naive means UTC; default the
 current time) so results are reproducible. Reading never creates or changes
-the file: a missing file or a file that is not a memobs database raises
-:class:`StoreError`. ``purge_user`` and ``apply_retention`` open a separate
-write connection (and upgrade an older schema first).
+the file: a missing file, a file that is not a memobs database, a damaged
+one or one locked by another process raises a :class:`StoreError` (one
+line; subclasses :class:`NotAMemobsDatabase`, :class:`CorruptDatabase`,
+:class:`DatabaseLocked`), at open or when a query meets the damage.
+``purge_user`` and ``apply_retention`` open a separate write connection (and
+upgrade an older schema first).
+
+``purge_user`` leaves no byte of the user in the file or its WAL (see
+:mod:`memobs_otel.store.scrub`): it deletes, VACUUMs and checkpoints. When
+another connection's read transaction keeps the WAL from being emptied, it
+raises :class:`PurgePending` (rows deleted, bytes not yet gone) instead of
+returning; ``finish_purge()``, a second purge or the next writer finishes.
 """
 
 from __future__ import annotations
@@ -20,22 +29,29 @@ import os
 import sqlite3
 from datetime import datetime
 
-from . import query, signals
+from . import query, scrub, signals
 from .connection import (
+    CorruptDatabase,
+    DatabaseLocked,
     NotAMemobsDatabase,
     StoreError,
     connect_for_write,
     connect_read_only,
     schema_version,
+    store_error,
     with_retry,
 )
 from .deletion import delete_where
 from .results import InjectionStat, ReviewCandidate
 from .retention import apply_retention, retention_from_env
+from .scrub import PurgePending
 
 __all__ = [
+    "CorruptDatabase",
+    "DatabaseLocked",
     "InjectionStat",
     "NotAMemobsDatabase",
+    "PurgePending",
     "ReviewCandidate",
     "Store",
     "StoreError",
@@ -69,7 +85,14 @@ class Store:
     @property
     def schema_version(self) -> tuple[int, int]:
         """(migrations applied in the file, migrations this library knows)."""
-        return schema_version(self._conn)
+        return self._read(schema_version, self._conn)
+
+    @property
+    def purge_pending(self) -> bool:
+        """True while a purge's deleted rows may still be readable in the file
+        or its WAL (a reader kept it from finishing); see :meth:`finish_purge`."""
+        return bool(self._read(scrub.pending_stage, self._conn))
+
 
     def injection_stats(
         self,
@@ -83,7 +106,7 @@ class Store:
         Sorted by surfaced_count desc, then total_prompt_tokens desc, then key.
         """
         start, end = query.window(days_back, now)
-        return query.injection_stats(self._conn, start, end, user_id, entity_type)
+        return self._read(query.injection_stats, self._conn, start, end, user_id, entity_type)
 
     def memory_review(
         self,
@@ -105,15 +128,30 @@ class Store:
         for name, value in (("min_injections", min_injections), ("max_cite_rate", max_cite_rate)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-        facts = query.review_facts(self._conn, start, end, user_id)
+        facts = self._read(query.review_facts, self._conn, start, end, user_id)
         return signals.review(facts, start, end, min_injections, max_cite_rate, wanted)
+
+    def _read(self, fn, *args):
+        # a damaged page or a lock met mid-query is a StoreError in one line
+        # (CorruptDatabase / DatabaseLocked), like the same problem at open
+        try:
+            return fn(*args)
+        except sqlite3.DatabaseError as exc:
+            raise store_error(self.path, exc) from None
+
 
     def purge_user(self, user_id: str) -> dict[str, int]:
         """Delete every span, event, injection, citation and write carrying ``user_id``.
 
-        Returns deleted rows per table. Deleted pages are zeroed
-        (``secure_delete``) and the WAL is checkpointed, so the data is gone
-        from the file, not just unlinked.
+        Returns deleted rows per table once no byte of them is left: deleted
+        cells are zeroed (``secure_delete``), the file is rebuilt (``VACUUM``:
+        free pages and cells freed earlier, by retention too, are gone) and
+        the WAL checkpointed and truncated. Raises :class:`PurgePending`
+        (``.counts``, ``.reason``) when the rows are deleted but another
+        connection's read transaction keeps their old pages in the file or
+        the WAL; it is finished later (see :meth:`finish_purge`), never
+        reported done early. Takes time and free disk space in proportion
+        to the file (VACUUM writes a copy of it).
         """
         if not isinstance(user_id, str) or not user_id:
             raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
@@ -124,6 +162,8 @@ class Store:
                 counts = delete_where(
                     conn, "SELECT pk FROM spans WHERE user_id = ?", (user_id,), user_id=user_id
                 )
+                # in the same transaction: the promise to scrub survives a crash
+                scrub.mark(conn, scrub.NEEDS_VACUUM)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -131,7 +171,25 @@ class Store:
                 raise
             return counts
 
-        return self._with_writer(run, secure=True)
+        def purge(conn: sqlite3.Connection) -> dict[str, int]:
+            counts = with_retry(lambda: run(conn))
+            reason = scrub.finish(conn, self.path)
+            if reason is not None:
+                raise PurgePending(self.path, reason, counts)
+            return counts
+
+        return self._with_writer(purge, secure=True)
+
+    def finish_purge(self) -> None:
+        """Finish a purge that raised :class:`PurgePending`; raises it again
+        while a reader still holds the WAL. Nothing to do is fine."""
+
+        def finish(conn: sqlite3.Connection) -> None:
+            reason = scrub.finish(conn, self.path)
+            if reason is not None:
+                raise PurgePending(self.path, reason)
+
+        self._with_writer(finish, secure=True)
 
     def apply_retention(
         self,
@@ -154,12 +212,16 @@ class Store:
         try:
             if secure:
                 conn.execute("PRAGMA secure_delete = ON")
-            counts = with_retry(lambda: fn(conn)) if secure else fn(conn)
-            if secure:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            return counts
+            return fn(conn)
         finally:
             conn.close()
+
+
+def _signal_names(names) -> frozenset[str]:
+    wanted = signals.validate_signal_filter(names)
+    if not wanted:
+        raise ValueError("signals must name at least one signal (or be None for all)")
+    return wanted
 
 
 def open_store(path: str | os.PathLike = "memobs.db") -> Store:

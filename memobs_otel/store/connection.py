@@ -4,6 +4,21 @@ Writers use WAL journaling, a busy timeout and a retry loop so several
 processes can export into one file at once without losing a row. Readers
 open ``file:…?mode=ro``: a missing file or a file that is not a memobs
 database raises :class:`StoreError` and is never created or touched.
+
+Errors say what is wrong, in one line, as :class:`StoreError` subclasses:
+:class:`NotAMemobsDatabase`, :class:`CorruptDatabase` (a table its schema
+promises is missing, or SQLite finds damaged pages while reading) and
+:class:`DatabaseLocked` (another process holds a lock past the busy timeout,
+e.g. a connection in ``locking_mode=EXCLUSIVE``). :func:`store_error` maps a
+``sqlite3`` error met while reading to one of them.
+
+A file in a folder this user cannot write opens read-only all the same: a
+WAL-mode file needs its ``-shm`` file, which cannot be created there, so when
+there is no ``-wal`` file (no writer is active and nothing is unsaved) it is
+opened ``immutable`` — SQLite then takes no locks, so the reader assumes no
+one writes the file meanwhile (no one can create its ``-wal`` in that folder
+with our permissions). With a ``-wal`` file left there and no ``-shm``,
+opening fails with one line saying so.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from .integrity import missing_tables
 from .schema import MIGRATIONS_TABLE, SCHEMA_VERSION, applied_migrations, migrate
 
 T = TypeVar("T")
@@ -32,6 +48,30 @@ class StoreError(Exception):
 
 class NotAMemobsDatabase(StoreError):
     """The file exists but is not a memobs database."""
+
+
+class CorruptDatabase(StoreError):
+    """The file is a memobs database but damaged (missing table, bad pages)."""
+
+
+class DatabaseLocked(StoreError):
+    """Another process holds a lock on the file longer than the busy timeout."""
+
+
+def store_error(path: str, exc: BaseException) -> StoreError:
+    """The one-line :class:`StoreError` for a ``sqlite3`` error met reading ``path``."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc)
+    if is_busy(exc):
+        return DatabaseLocked(f"{path}: locked by another process ({text}); try again when it is done")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or any(
+        word in text for word in ("malformed", "no such table", "no such column")
+    ):
+        return CorruptDatabase(
+            f"{path}: damaged memobs database ({text}); `memobs doctor --db {path}` checks it"
+        )
+    return StoreError(f"{path}: cannot read ({type(exc).__name__}: {text})")
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -70,6 +110,10 @@ def connect_for_write(
         # NORMAL is durable across application crashes in WAL mode and much
         # faster than FULL; an OS crash may lose the last transactions only.
         conn.execute("PRAGMA synchronous = NORMAL")
+        # a deleted or rewritten row is overwritten with zeros, not merely
+        # unlinked, whatever the SQLite build's default (Debian's is on,
+        # python.org's and macOS's off): retention and purge rely on it
+        conn.execute("PRAGMA secure_delete = ON")
         # random-key index inserts (per entity, per user) need the index
         # pages in memory; SQLite's default 2 MB cache thrashes past ~100k rows
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -84,54 +128,125 @@ def connect_for_write(
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         with_retry(lambda: migrate(conn), retries)
+        _finish_pending_purge(conn, path, timeout)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
+def _finish_pending_purge(conn: sqlite3.Connection, path: str, timeout: float) -> None:
+    """A purge a reader kept from finishing is finished by the next writer:
+    checkpoint only (never a VACUUM here), never waiting for readers, and
+    never failing the open (the mark stays for the next try)."""
+    from . import scrub  # scrub builds on this module
+
+    try:
+        if not scrub.pending_stage(conn):
+            return
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            scrub.finish(conn, path, vacuum=False)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    except sqlite3.Error:
+        pass
+
+
 def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     """Open an existing memobs file read-only; :class:`StoreError` otherwise."""
-    path = str(path)
-    _check_memobs_file(path)
-    conn = sqlite3.connect(
-        Path(path).resolve().as_uri() + "?mode=ro",
-        uri=True,
-        isolation_level=None,
-        check_same_thread=False,
-    )
-    conn.execute(f"PRAGMA busy_timeout = {int(DEFAULT_TIMEOUT_S * 1000)}")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    # queries scan the per-entity copy whole: reading it mapped, not copied
-    # through the page cache, measured ~15 % faster on memory_review at 1M
-    conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+    conn = _open_checked(str(path))
+    try:
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # queries scan the per-entity copy whole: reading it mapped, not copied
+        # through the page cache, measured ~15 % faster on memory_review at 1M
+        conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
 def _check_memobs_file(path: str) -> None:
+    _open_checked(path).close()
+
+
+def _connect_ro(path: str, immutable: bool = False) -> sqlite3.Connection:
+    uri = Path(path).resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(DEFAULT_TIMEOUT_S * 1000)}")
+    return conn
+
+
+def _cannot_open(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CANTOPEN) or (
+        "unable to open" in str(exc)
+    )
+
+
+def _open_checked(path: str) -> sqlite3.Connection:
+    """A read-only connection to ``path`` after checking it is a whole memobs file."""
     if not os.path.exists(path):
         raise StoreError(f"{path}: no such file")
     if os.path.isdir(path):
         raise StoreError(f"{path}: is a directory, not a memobs database")
-    with open(path, "rb") as handle:
-        header = handle.read(16)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if header != b"SQLite format 3\x00":
         raise NotAMemobsDatabase(f"{path}: not a memobs database (not an SQLite file)")
+    conn = None
     try:
-        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            conn = _connect_ro(path)
+            names = applied_migrations(conn)
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+                conn = None
+            if not _cannot_open(exc):
+                raise
+            wal = path + "-wal"
+            if os.path.exists(wal) and os.path.getsize(wal) > 0:
+                raise StoreError(
+                    f"{path}: cannot open read-only ({exc}): its -wal file holds unsaved changes "
+                    "and the -shm file SQLite needs to read it cannot be created here"
+                ) from None
+            # the folder is read-only (no -shm can be created) and nothing is
+            # pending in a WAL: read the file as it is (see the module doc)
+            conn = _connect_ro(path, immutable=True)
+            names = applied_migrations(conn)
+        if not names:
+            raise NotAMemobsDatabase(f"{path}: not a memobs database (no {MIGRATIONS_TABLE} table)")
+        missing = missing_tables(conn, names)
+        if missing:
+            raise CorruptDatabase(
+                f"{path}: damaged memobs database (table {', '.join(missing)} missing); "
+                f"`memobs doctor --db {path}` checks it"
+            )
+    except StoreError:
+        if conn is not None:
+            conn.close()
+        raise
     except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot open ({exc})") from None
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(DEFAULT_TIMEOUT_S * 1000)}")
-        names = applied_migrations(conn)
-    except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
+        if is_busy(exc):
+            raise DatabaseLocked(
+                f"{path}: locked by another process ({exc}); try again when it is done"
+            ) from None
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CORRUPT:
+            raise CorruptDatabase(
+                f"{path}: damaged memobs database ({exc}); `memobs doctor --db {path}` checks it"
+            ) from None
+        if _cannot_open(exc):
+            raise StoreError(f"{path}: cannot open ({exc})") from None
         raise NotAMemobsDatabase(f"{path}: not a memobs database ({exc})") from None
-    finally:
-        conn.close()
-    if not names:
-        raise NotAMemobsDatabase(
-            f"{path}: not a memobs database (no {MIGRATIONS_TABLE} table)"
-        )
+    return conn
 
 
 def _is_empty_sqlite(path: str) -> bool:

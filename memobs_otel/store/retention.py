@@ -10,6 +10,12 @@ Environment: ``MEMOBS_RETENTION_DAYS`` and ``MEMOBS_RETENTION_MAX_ROWS``
 (positive numbers; unset, empty, ``0`` or unreadable = no limit). The SQLite
 exporter applies them when it opens its file, at most once an hour while
 exporting, and at shutdown; ``Store.apply_retention`` applies them on demand.
+
+Deleted rows are overwritten with zeros (``PRAGMA secure_delete`` is on for
+the duration, on whatever connection runs it, then set back), so what
+retention removes is not left readable in free pages. The file does not
+shrink (no VACUUM: that is for ``purge_user``, which must also clear what
+was freed before it).
 """
 
 from __future__ import annotations
@@ -80,7 +86,12 @@ def apply_retention(
             raise
         return counts
 
-    _add(totals, with_retry(run, retries))
+    previous = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        _add(totals, with_retry(run, retries))
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(previous)}")
     return totals
 
 
