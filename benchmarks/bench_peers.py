@@ -324,7 +324,9 @@ def run(quick: bool = False) -> list[Row]:
                 _, spans, docs, leaked = line.split()
                 ready[variant] = proc
                 info[variant] = f"{spans} span(s)/call, {docs} docs"
-                if leaked != "0":
+                if variant == STACKED and leaked == spans:  # OpenInference's span, which memobs records onto
+                    info[variant] += f", {leaked} with memobs off (memobs adds no span)"
+                elif leaked != "0":
                     info[variant] += f", {leaked} span(s) with it off (NOT switched off)"
             else:
                 info[variant] = line or "worker died"
