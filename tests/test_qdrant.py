@@ -392,3 +392,24 @@ def test_a_failing_memobs_step_never_reaches_the_caller(spans, caplog):
                         "repeat this warning",
                         "memobs: qdrant write failed (ZeroDivisionError); memobs keeps going and will not "
                         "repeat this warning"]
+
+
+def test_grpc_point_structs_and_ids_read_like_rest_ones():
+    # a gRPC-mode client (prefer_grpc=True) accepts the deprecated gRPC structs; local mode refuses
+    # them, so memobs's reading of them is checked directly on the real qdrant_client.grpc types
+    import warnings
+
+    from qdrant_client import grpc
+
+    from memobs_qdrant import points
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        struct = grpc.PointStruct(id=grpc.PointId(uuid=UUID.upper()),
+                                  vectors=grpc.Vectors(vector=grpc.Vector(data=[1.0, 0.0, 0.0, 0.0])),
+                                  payload={"text": grpc.Value(string_value="Gift cards")})
+    assert list(points.written_points([struct])) == [(UUID, {"text": "Gift cards"})]
+    assert points.point_id(grpc.PointId(num=5)) == "5"
+    ids = grpc.PointsSelector(points=grpc.PointsIdsList(ids=[grpc.PointId(num=5), grpc.PointId(uuid=UUID.upper())]))
+    assert points.selected_ids(ids) == ["5", UUID]
+    assert points.selected_ids(grpc.PointsSelector(filter=grpc.Filter())) is None  # which points: unknown

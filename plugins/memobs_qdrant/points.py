@@ -156,10 +156,16 @@ def _rest_point(point: Any) -> Any:
 
 def selected_ids(selector: Any) -> list[str] | None:
     """The ids a ``delete`` selector names, or None for a filter (which points match is unknown)."""
+    if hasattr(selector, "WhichOneof"):  # a gRPC PointsSelector
+        if selector.WhichOneof("points_selector_one_of") is None:
+            return None
+        from qdrant_client.conversions.conversion import GrpcToRest
+
+        selector = GrpcToRest.convert_points_selector(selector)
     if isinstance(selector, (list, tuple)):
         raw = selector
     elif isinstance(getattr(selector, "points", None), (list, tuple)):  # models.PointIdsList
         raw = selector.points
     else:
-        return None  # Filter, FilterSelector, a gRPC PointsSelector
+        return None  # Filter, FilterSelector
     return [pid for pid in map(point_id, raw) if pid is not None]
