@@ -27,8 +27,11 @@ TOKENIZER_OK = "ok    tokenizer  tiktoken/cl100k_base loads offline (copy bundle
 OTLP_NOT_CONFIGURED = ("ok    otlp       not configured: traces stay in the SQLite file "
                        "(set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)")
 PLUGINS_OK = re.compile(
-    r"ok    plugins    framework integrations: langchain \(langchain-core [\w.]+\), "
-    r"llamaindex \(llama-index-core [\w.]+\), mem0 \(mem0ai [\w.]+\)"
+    r"ok    plugins    framework integrations: chroma \(chromadb [\w.]+\), "
+    # google-adk has a venv of its own in CI (.ci/adk.sh): installed here or not
+    r"google_adk \((google-adk [\w.]+|[^)]*not installed[^)]*)\), "
+    r"langchain \(langchain-core [\w.]+\), langgraph \(langgraph [\w.]+\), "
+    r"llamaindex \(llama-index-core [\w.]+\), mem0 \(mem0ai [\w.]+\), qdrant \(qdrant-client [\w.]+\)"
 )
 
 
