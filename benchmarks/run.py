@@ -18,7 +18,7 @@ import time
 
 from .common import Row, format_table
 
-SECTIONS = ("overhead", "tokens", "store", "peers", "instructions")
+SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "bounds")
 
 
 def collect(quick: bool = False, full: bool = False, only: set[str] | None = None) -> list[Row]:
@@ -45,6 +45,10 @@ def collect(quick: bool = False, full: bool = False, only: set[str] | None = Non
         from . import bench_instructions
 
         rows += bench_instructions.run(quick)
+    if "bounds" in wanted:
+        from . import bench_bounds
+
+        rows += bench_bounds.run(quick)
     return rows
 
 
