@@ -6,7 +6,8 @@ Sections (the README's Performance section explains each row and what limits it)
 1-3 decorator overhead and kill switch, 4 tokens and fingerprints,
 5-7 the SQLite store (``bench_store``), 8 LangChain peers (wall clock, each
 in its own process: ``peers``; all in one process, timed and with
-instructions counted under callgrind: ``instructions``).
+instructions counted under callgrind: ``instructions``), 9 a 100k-search
+burst through ``configure()``: spans lost and peak memory (``burst``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 
 from .common import Row, format_table
 
-SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "bounds")
+SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds")
 
 
 def collect(quick: bool = False, full: bool = False, only: set[str] | None = None) -> list[Row]:
@@ -45,6 +46,10 @@ def collect(quick: bool = False, full: bool = False, only: set[str] | None = Non
         from . import bench_instructions
 
         rows += bench_instructions.run(quick)
+    if "burst" in wanted:
+        from . import bench_burst
+
+        rows += bench_burst.run(quick)
     if "bounds" in wanted:
         from . import bench_bounds
 

@@ -197,3 +197,13 @@ def test_round_order_alternates_two_and_shuffles_more():
     assert all({order[place] for order in orders} == set(names) for place in range(len(names)))
     after = {(order[i], order[i + 1]) for order in orders for i in range(len(names) - 1)}
     assert after == {(a, b) for a in names for b in names if a != b}
+
+
+def test_burst_rows():
+    rows = run.collect(quick=True, only={"burst"})
+    assert [(row.section, row.name) for row in rows] == [
+        ("9", "2k-search burst through configure(): spans lost"),
+        ("9", "  peak memory growth during the burst"),
+    ]
+    assert rows[0].figure == "0" and rows[0].ok  # a count, not a timing: nothing lost
+    assert "stored 2,000 spans, 2,000 injections of 2,000" in rows[0].detail
