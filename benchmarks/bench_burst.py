@@ -16,7 +16,7 @@ searches), so it shows what the queue and the exporter hold, not the
 interpreter. Most of that growth is SQLite's page cache, which fills as the
 file grows up to its cap (``cache_size``, 64 MiB, in
 ``store/connection.py``): measured once, 20k searches grew 22 MB, 50k 56 MB,
-100k 73 MB, 200k 79 MB — level past the cap, as a bound should be. Linux
+100k 77 MB, 200k 79 MB (MiB) — level past the cap, as a bound should be. Linux
 only (``/proc``); elsewhere the row says so.
 """
 
