@@ -47,7 +47,7 @@ import sys
 from typing import NamedTuple
 
 from .fingerprint import content_hash as exact_content_hash
-from .fingerprint import simhash, simhash_hex
+from .fingerprint import minhash, simhash, simhash_hex
 from .tokens import DEFAULT_EXACT_CHARS, Tokenizer
 
 HASH_EXACT_CHARS = 65_536
@@ -68,6 +68,7 @@ class Measurement(NamedTuple):
     simhash: str  # 16 hex chars
     tokens: int
     estimated: bool = False  # tokens estimated past the exact-count cap
+    minhash: str | None = None  # fingerprint.minhash as 128 hex chars (None: no words)
 
 
 def sample(text: str, chars: int, windows: int) -> str:
@@ -104,7 +105,7 @@ def entry_bytes(key: object, measurement: Measurement) -> int:
     """The bytes one cache entry is accounted for."""
     getsize = sys.getsizeof
     return (_SLOT_BYTES + getsize(key) + getsize(measurement) + getsize(measurement.content_hash)
-            + getsize(measurement.simhash) + getsize(measurement.tokens))
+            + getsize(measurement.simhash) + getsize(measurement.tokens) + getsize(measurement.minhash))
 
 
 class Measurer:
@@ -141,7 +142,10 @@ class Measurer:
             if found is not None:
                 return found
         tokens, estimated = self.tokenizer.count_capped(content, self.exact_chars)
-        found = Measurement(digest, simhash_hex(simhash_of(content)), tokens, estimated)
+        # the MinHash reads at most fingerprint.MINHASH_MAX_CHARS (bounded on its own)
+        mh = minhash(content)
+        found = Measurement(digest, simhash_hex(simhash_of(content)), tokens, estimated,
+                            None if mh is None else mh.hex())
         self._store(key, found)
         return found
 

@@ -57,6 +57,7 @@ _DOCUMENT_KEYS = tuple(
     for i in range(sc.MAX_RETRIEVAL_DOCUMENTS))
 _ENTITY_TYPE, _ENTITY_ID, _ENTITY_TOKENS = sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_TOKENS
 _ENTITY_CONTENT_HASH, _ENTITY_SIMHASH, _ENTITY_CONTENT = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CONTENT
+_ENTITY_MINHASH = sc.ENTITY_MINHASH
 _ENTITY_SCORE, _ENTITY_RANK = sc.ENTITY_SCORE, sc.ENTITY_RANK
 _ENTITY_TOKENS_ESTIMATED = sc.ENTITY_TOKENS_ESTIMATED
 _QUERY_KWARGS = ("query", "q", "text", "input", "question", "query_str")
@@ -170,6 +171,8 @@ def entity_event_attributes(entity: Entity, measurement, capture: bool, ids: dic
         attrs[sc.ENTITY_TOKENS] = measurement.tokens
         attrs[sc.ENTITY_CONTENT_HASH] = measurement.content_hash
         attrs[sc.ENTITY_SIMHASH] = measurement.simhash
+        if measurement.minhash is not None:
+            attrs[sc.ENTITY_MINHASH] = measurement.minhash
         if measurement.estimated:
             attrs[sc.ENTITY_TOKENS_ESTIMATED] = True
     for field, key in _LIFECYCLE:
@@ -268,6 +271,8 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
             _ENTITY_CONTENT_HASH: m.content_hash,
             _ENTITY_SIMHASH: m.simhash,
         }
+        if m.minhash is not None:
+            event_attrs[_ENTITY_MINHASH] = m.minhash
         if m.estimated:
             estimated = True
             event_attrs[_ENTITY_TOKENS_ESTIMATED] = True

@@ -58,6 +58,9 @@ ENTITY_TOKENS = "memobs.entity.tokens"
 ENTITY_TOKENS_ESTIMATED = "memobs.entity.tokens_estimated"  # true when the count is estimated past the cap
 ENTITY_CONTENT_HASH = "memobs.entity.content_hash"
 ENTITY_SIMHASH = "memobs.entity.simhash"
+# b-bit MinHash of the normalised text (128 hex chars, see fingerprint.py): the
+# duplicate signal's fingerprint, for memories of every length
+ENTITY_MINHASH = "memobs.entity.minhash"
 ENTITY_CREATED_AT = "memobs.entity.created_at"
 ENTITY_UPDATED_AT = "memobs.entity.updated_at"
 ENTITY_STATUS = "memobs.entity.status"

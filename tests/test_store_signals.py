@@ -254,6 +254,7 @@ def test_high_cost_low_cite_threshold_is_strict(tmp_path):
         "citation_count": 1, "citation_rate": 0.25, "wasted_tokens": 300,
         "last_injected_at": "2025-05-13T12:00:00Z", "last_modified_at": "2025-05-10T12:00:00Z",
         "superseded_by": None, "duplicate_of": None,
+        "action": "rewrite or shorten: 300 tokens wasted", "dismissed": False,
     }
     # "half" has citation rate exactly 0.5: flagged only when the bar is raised
     raised = review_by_id(agent.store(), max_cite_rate=0.51)

@@ -11,7 +11,7 @@ import importlib
 
 import click
 
-COMMAND_MODULES = ("demo", "stats", "review", "purge", "ingest", "report", "doctor")
+COMMAND_MODULES = ("demo", "stats", "review", "dismiss", "purge", "ingest", "report", "doctor")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,8 @@ def _register_commands() -> None:
                 continue
             raise
         main.add_command(module.command)
+        for extra in getattr(module, "EXTRA_COMMANDS", ()):  # e.g. undismiss beside dismiss
+            main.add_command(extra)
 
 
 _register_commands()

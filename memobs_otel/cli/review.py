@@ -1,4 +1,10 @@
-"""``memobs review``: the memory review queue (stale, costly, superseded, duplicate)."""
+"""``memobs review``: the memory review queue (stale, costly, superseded, duplicate).
+
+Highest score first, then most tokens wasted, then key (the API's order).
+Each row's ``action`` says in one line what to do; ``memobs dismiss`` hides
+a row a person has dealt with, ``--include-dismissed`` shows those too
+(marked "(dismissed)" in the table, ``"dismissed": true`` in ``--json``).
+"""
 
 from __future__ import annotations
 
@@ -26,15 +32,14 @@ def render_review(candidates, title: str, limit: int = 0) -> None:
     table = Table(title=title)
     for name, justify in (("score", "right"), ("type", "left"), ("id", "left"), ("title", "left"),
                           ("signals", "left"), ("inj", "right"), ("cite rate", "right"),
-                          ("wasted tok", "right"), ("last modified", "left"), ("see", "left")):
-        table.add_column(name, justify=justify)
+                          ("wasted tok", "right"), ("last modified", "left"), ("action", "left")):
+        table.add_column(name, justify=justify, overflow="fold" if name in ("id", "action") else "ellipsis")
     shown = candidates[:limit] if limit else candidates
     for c in shown:
-        see = (f"superseded by {c.superseded_by}" if c.superseded_by
-               else f"duplicate of {c.duplicate_of}" if c.duplicate_of else "")
+        action = c.action + (" (dismissed)" if c.dismissed else "")
         table.add_row(str(c.score), c.entity_type, c.entity_id, c.title[:40], ", ".join(c.signals),
                       str(c.injection_count), fmt_rate(c.citation_rate), f"{c.wasted_tokens:,}",
-                      fmt_date(c.last_modified_at), see)
+                      fmt_date(c.last_modified_at), action)
     out = console()
     out.print(table)
     if len(shown) < len(candidates):
@@ -53,23 +58,34 @@ def render_review(candidates, title: str, limit: int = 0) -> None:
 @click.option("--max-cite-rate", default="0.5", show_default=True, metavar="R",
               callback=number_at_least("--max-cite-rate", float, 0.0),
               help="high_cost_low_cite: citation rate below R.")
+@click.option("--min-wasted-tokens", default="1000", show_default=True, metavar="N",
+              callback=number_at_least("--min-wasted-tokens", int, 0),
+              help="high_cost_low_cite: or at least N tokens wasted in the window.")
+@click.option("--include-dismissed", is_flag=True, help="Show dismissed candidates too (marked).")
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Rows in the table (0 = all); --json prints all.")
 @json_option
-def command(db, days, user, signal, min_injections, max_cite_rate, limit, as_json):
+def command(db, days, user, signal, min_injections, max_cite_rate, min_wasted_tokens, include_dismissed,
+            limit, as_json):
     """The memory review queue: entities a human should update, merge or drop."""
     store = open_store_or_fail(db)
     with store:
         candidates = run_query(lambda: store.memory_review(
             days_back=days, user_id=user, signal_filter=signal,
-            min_injections=min_injections, max_cite_rate=max_cite_rate))
+            min_injections=min_injections, max_cite_rate=max_cite_rate,
+            min_wasted_tokens=min_wasted_tokens, include_dismissed=include_dismissed))
         losses_line = export_losses.line(store.connection)
     if as_json:
         echo_json(rows_as_json(candidates))
         if losses_line:  # beside the JSON, not in it: stdout stays the API's fields
             click.echo(losses_line, err=True)
         return
-    render_review(candidates, f"Memory review queue, last {days:g} days"
-                  + (f", user {user}" if user else ""), limit)
+    if not candidates:
+        click.echo(f"No review candidates in the last {days:g} days"
+                   + (f" for user {user}" if user else "")
+                   + ("." if include_dismissed else " (dismissed ones hidden; --include-dismissed shows them)."))
+    else:
+        render_review(candidates, f"Memory review queue, last {days:g} days"
+                      + (f", user {user}" if user else ""), limit)
     if losses_line:
         console().print(losses_line, markup=False)

@@ -198,7 +198,8 @@ def _review(data: ReportData, anchors: dict) -> str:
     head = (
         '<section id="review"><h2>Review queue</h2>'
         '<p class="hint">Entities a human should look at: superseded, stale, costly but rarely cited, '
-        "or near-duplicates of a newer entity. Highest score first.</p>"
+        "or near-duplicates of a newer entity. Highest score first, then most tokens wasted; "
+        "the action says what to do. Dismissed candidates (<code>memobs dismiss</code>) are not shown.</p>"
     )
     if not data.review:
         return head + '<p class="ok" id="review-empty">Nothing to review: no signal fired in the window.</p></section>'
@@ -216,6 +217,7 @@ def _review(data: ReportData, anchors: dict) -> str:
             f'<td class="num" data-sort="{c.score}">{c.score}</td>'
             f"<td>{_signal_badges(c.signals)}</td>"
             f'<td class="entity">{_entity_ref(c.entity_type, c.entity_id, anchors)}</td>'
+            f'<td class="action">{_e(c.action)}</td>'
             f'<td class="title">{_e(c.title)}</td>'
             f'<td class="num" data-sort="{c.injection_count}">{_n(c.injection_count)}</td>'
             f'<td class="num" data-sort="{c.citation_rate:.6f}">{_n(c.citation_count)} ({_pct(c.citation_rate)})</td>'
@@ -232,7 +234,7 @@ def _review(data: ReportData, anchors: dict) -> str:
     return (
         head + filters
         + '<div class="scroll"><table id="review-queue" class="sortable"><thead><tr>'
-        '<th data-type="num">Score</th><th>Signals</th><th>Entity</th><th>Title</th>'
+        '<th data-type="num">Score</th><th>Signals</th><th>Entity</th><th>Action</th><th>Title</th>'
         '<th data-type="num">Injections</th><th data-type="num">Cited</th>'
         '<th data-type="num">Tokens wasted</th><th>Reasons</th><th>Last injected</th>'
         "<th>Last modified</th></tr></thead><tbody>"

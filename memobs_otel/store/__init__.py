@@ -29,7 +29,7 @@ import os
 import sqlite3
 from datetime import datetime
 
-from . import query, scrub, signals
+from . import decisions, query, scrub, signals
 from .connection import (
     CorruptDatabase,
     DatabaseLocked,
@@ -93,7 +93,6 @@ class Store:
         or its WAL (a reader kept it from finishing); see :meth:`finish_purge`."""
         return bool(self._read(scrub.pending_stage, self._conn))
 
-
     def injection_stats(
         self,
         days_back: float = 30,
@@ -116,20 +115,102 @@ class Store:
         min_injections: int = 3,
         max_cite_rate: float = 0.5,
         now: datetime | None = None,
+        min_wasted_tokens: float = 1000,
+        include_dismissed: bool = False,
     ) -> list[ReviewCandidate]:
         """Entities a human should look at, with the signals that fired.
 
-        Sorted by score desc, then wasted_tokens desc, then key.
+        Sorted by score desc, then wasted_tokens desc, then key. Dismissed
+        candidates (:meth:`dismiss`) are left out unless ``include_dismissed``
+        (then ``dismissed=True``).
         """
         start, end = query.window(days_back, now)
         wanted = signals.validate_signal_filter(signal_filter)
         if wanted is not None and not wanted:
             return []
-        for name, value in (("min_injections", min_injections), ("max_cite_rate", max_cite_rate)):
+        for name, value in (("min_injections", min_injections), ("max_cite_rate", max_cite_rate),
+                            ("min_wasted_tokens", min_wasted_tokens)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         facts = self._read(query.review_facts, self._conn, start, end, user_id)
-        return signals.review(facts, start, end, min_injections, max_cite_rate, wanted)
+        dismissals = self._read(decisions.load, self._conn)
+        return signals.review(facts, start, end, min_injections, max_cite_rate, wanted,
+                              min_wasted_tokens, dismissals, include_dismissed)
+
+    def dismiss(
+        self,
+        entity_type: str,
+        entity_id: str,
+        signals=None,
+        until=None,
+        note: str | None = None,
+        now: datetime | None = None,
+    ) -> decisions.Decision:
+        """Hide a review candidate: for the listed ``signals`` (None = all),
+        until ``until`` (a date/datetime, naive = UTC; None = for good).
+
+        It comes back when a signal fires that was not dismissed, or from
+        ``until`` on. Stored in the file (``review_decisions``) with the time
+        and ``note``; a new dismissal replaces the entity's previous one.
+        ``ValueError`` for an entity the file does not know, an unknown or
+        empty signal list, or an unreadable ``until``.
+        """
+        key = self._entity_key(entity_type, entity_id)
+        wanted = None if signals is None else _signal_names(signals)
+        decision = decisions.Decision(
+            key[0], key[1], wanted, decisions.until_ns(until),
+            None if note is None else str(note), query.now_ns(now),
+        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                decisions.save(conn, decision)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        self._with_writer(lambda conn: with_retry(lambda: run(conn)))
+        return decision
+
+    def undismiss(self, entity_type: str, entity_id: str) -> bool:
+        """Take a dismissal back; True if there was one."""
+        if not isinstance(entity_type, str) or not isinstance(entity_id, str):
+            raise ValueError("entity_type and entity_id must be strings")
+        if not self._read(decisions.has_table, self._conn):
+            return False
+
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                removed = decisions.delete(conn, entity_type, entity_id)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return removed
+
+        return self._with_writer(lambda conn: with_retry(lambda: run(conn)))
+
+    def dismissals(self) -> list[decisions.Decision]:
+        """Every recorded dismissal, by key (in force or not)."""
+        found = self._read(decisions.load, self._conn)
+        return [found[key] for key in sorted(found)]
+
+    def _entity_key(self, entity_type, entity_id) -> tuple[str, str]:
+        if not isinstance(entity_type, str) or not entity_type or not isinstance(entity_id, str) or not entity_id:
+            raise ValueError("entity_type and entity_id must be non-empty strings")
+        known = self._read(
+            lambda: self._conn.execute(
+                "SELECT 1 FROM entities WHERE entity_type = ? AND entity_id = ?", (entity_type, entity_id)
+            ).fetchone()
+        )
+        if known is None:
+            raise ValueError(f"no entity {entity_type} {entity_id} in {self.path}")
+        return entity_type, entity_id
 
     def _read(self, fn, *args):
         # a damaged page or a lock met mid-query is a StoreError in one line
@@ -138,7 +219,6 @@ class Store:
             return fn(*args)
         except sqlite3.DatabaseError as exc:
             raise store_error(self.path, exc) from None
-
 
     def purge_user(self, user_id: str) -> dict[str, int]:
         """Delete every span, event, injection, citation and write carrying ``user_id``.

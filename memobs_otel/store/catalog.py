@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from .. import semconv as sc
+from ..fingerprint import minhash_from_hex
 from . import state
 from .schema import ENTITIES_GENERATION_KEY, ENTITY_INDEX_TABLE
 from .timeparse import parse_timestamp_ns
@@ -31,7 +32,10 @@ CONTENT_HEAD_CHARS = 80
 
 # group -> (time column, value columns)
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "content": ("content_t", ("content_hash", "simhash")),
+    # the MinHash (m007) travels with them: an event that carries a content
+    # hash but no MinHash (an older tracer) sets it NULL, so the catalog
+    # never pairs one content's hash with another content's MinHash
+    "content": ("content_t", ("content_hash", "simhash", "minhash")),
     "content_head": ("content_head_t", ("content_head",)),
     "title": ("title_t", ("title",)),
     "created": ("created_t", ("created_at", "created_ns")),
@@ -94,11 +98,11 @@ def parse_cached(raw) -> int | None:
 # The catalog fields of one event, in this order; ``None`` = not carried.
 FIELDS = (
     "content_hash", "simhash", "content", "title", "created_at", "updated_at",
-    "status", "version", "parent_id", "superseded_by",
+    "status", "version", "parent_id", "superseded_by", "minhash",
 )
-# field index -> group it sets (content_hash and simhash travel together)
+# field index -> group it sets (content_hash, simhash and minhash travel together)
 _FIELD_GROUP = ("content", None, "content_head", "title", "created", "updated",
-                "status", "version", "parent", "superseded")
+                "status", "version", "parent", "superseded", None)
 
 
 def event_fields(attrs: Mapping[str, Any], event_name: str) -> tuple:
@@ -118,13 +122,14 @@ def event_fields(attrs: Mapping[str, Any], event_name: str) -> tuple:
         scalar(get(sc.ENTITY_VERSION)),
         text(get(sc.ENTITY_PARENT_ID)),
         text(get(sc.ENTITY_SUPERSEDED_BY)),
+        minhash_from_hex(get(sc.ENTITY_MINHASH)),
     )
 
 
 def _group_values(group: str, fields: tuple) -> tuple:
     """Column values of ``group`` (see ``GROUPS``) from an event's fields."""
     if group == "content":
-        return (fields[0], fields[1])
+        return (fields[0], fields[1], fields[10])
     if group == "content_head":
         return (fields[2][:CONTENT_HEAD_CHARS],)
     if group == "created":
@@ -191,7 +196,7 @@ class CatalogBatch:
                     row.extend(_group_values(group, carried[1]))
             rows.append(row)
         conn.executemany(_INSERT_BATCH_SQL, rows)
-        conn.execute(_UPSERT_SQL)
+        conn.execute(_UPSERT_SQL if has_minhash(conn) else _UPSERT_SQL_BEFORE_M007)
         pks = {
             (etype, eid): pk
             for pk, etype, eid in conn.execute(
@@ -213,7 +218,13 @@ _INSERT_BATCH_SQL = (
 )
 
 
-def _build_upsert_sql() -> str:
+def has_minhash(conn: sqlite3.Connection) -> bool:
+    """Does the file have schema m007's ``minhash`` columns? (Older layouts
+    are still written by tests that build old files, and read as they are.)"""
+    return any(row[1] == "minhash" for row in conn.execute("PRAGMA table_info(entities)"))
+
+
+def _build_upsert_sql(skip: tuple[str, ...] = ()) -> str:
     updates = [
         "first_seen_ns = CASE WHEN excluded.first_seen_ns IS NULL THEN first_seen_ns"
         " WHEN first_seen_ns IS NULL THEN excluded.first_seen_ns"
@@ -228,20 +239,25 @@ def _build_upsert_sql() -> str:
             f"({time_col} IS NULL OR excluded.{time_col} >= {time_col})"
         )
         for col in (time_col, *value_cols):
-            updates.append(f"{col} = CASE WHEN {newer} THEN excluded.{col} ELSE {col} END")
+            if col not in skip:
+                updates.append(f"{col} = CASE WHEN {newer} THEN excluded.{col} ELSE {col} END")
     return f"ON CONFLICT (entity_type, entity_id) DO UPDATE SET {', '.join(updates)}"
 
 
-_ON_CONFLICT = _build_upsert_sql()
-_UPSERT_SQL = (
+def _upsert_sql(skip: tuple[str, ...] = ()) -> str:
+    columns = ", ".join(c for c in _COLUMNS if c not in skip)
     # "WHERE true" lets SQLite parse ON CONFLICT after INSERT … SELECT
-    f"INSERT INTO entities ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)}"
-    f" FROM temp._catalog_batch WHERE true {_ON_CONFLICT}"
-)
+    return (f"INSERT INTO entities ({columns}) SELECT {columns}"
+            f" FROM temp._catalog_batch WHERE true {_build_upsert_sql(skip)}")
+
+
+_UPSERT_SQL = _upsert_sql()
+_UPSERT_SQL_BEFORE_M007 = _upsert_sql(("minhash",))
 # injections keep their attributes as columns; rebuild() maps them back
 _INJECTION_COLUMNS = {
     "content_hash": sc.ENTITY_CONTENT_HASH,
     "simhash": sc.ENTITY_SIMHASH,
+    "minhash": sc.ENTITY_MINHASH,
     "created_at": sc.ENTITY_CREATED_AT,
     "updated_at": sc.ENTITY_UPDATED_AT,
     "status": sc.ENTITY_STATUS,
@@ -276,10 +292,12 @@ def rebuild(conn: sqlite3.Connection, entity_pks: Iterable[int]) -> None:
             "SELECT entity_pk, time_ns, {columns} FROM injections WHERE entity_pk IN ({marks})"
         )
         injected = "SELECT 1 FROM injections WHERE entity_pk = entities.pk"
+    minhash = has_minhash(conn)
     reset = ", ".join(
         f"{col} = NULL" for time_col, cols in GROUPS.values() for col in (time_col, *cols)
+        if col != "minhash" or minhash
     )
-    inj_cols = list(_INJECTION_COLUMNS)
+    inj_cols = [c for c in _INJECTION_COLUMNS if c != "minhash" or minhash]
     for chunk_start in range(0, len(pks), 500):
         chunk = pks[chunk_start : chunk_start + 500]
         marks = ", ".join("?" for _ in chunk)

@@ -10,13 +10,28 @@ collapsed first so a thousand copies of one text cost one bucket entry.
 Most entities have no twin at all: :func:`twin_groups` finds the few
 fingerprints that can have one, so the caller ranks (by newness) only
 those entities, not all of them.
+
+MinHash fingerprints (``memobs.entity.minhash``, see
+:mod:`memobs_otel.fingerprint`) are what the signal uses now; the simhash
+is the fallback for entities recorded before them. :func:`minhash_twin_groups`
+is :func:`twin_groups` for MinHash: LSH banding over the 128 four-bit slots
+(21 bands of ``BAND_SLOTS`` = 6 slots: two texts land in one bucket of a band
+when they agree on its 6 slots, with probability ~J^6 per band), then each
+candidate pair is verified by its estimated Jaccard similarity
+(``>= TWIN_SIMILARITY``). Unlike the simhash pigeonhole this recall is
+probabilistic: a pair at J = 0.6 is a candidate with probability ~0.72, at
+0.7 ~0.96, at 0.8 ~0.999 (benchmarks/bench_duplicates.py measures it against
+all pairs). Six slots a band keep the candidates near-linear on texts that
+share a vocabulary (unrelated memory texts agree on ~6-10 % of shingles).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import Counter, defaultdict
-from typing import Mapping, Sequence
+from typing import Hashable, Mapping, Sequence
+
+from ..fingerprint import MINHASH_SLOTS, minhash_similarity
 
 MAX_DISTANCE = 3
 BANDS = 4
@@ -147,3 +162,93 @@ def newer_twins(
     """
     groups, neighbours = twin_groups(simhashes)
     return pick_twins(groups, neighbours, content_hashes, newness)
+
+
+# --- MinHash ------------------------------------------------------------------
+TWIN_SIMILARITY = 0.6  # estimated Jaccard of the shingle sets; measured on tests/dup_pairs.py
+BAND_SLOTS = 6
+MINHASH_BANDS = MINHASH_SLOTS // BAND_SLOTS  # 21 bands (126 of the 128 slots)
+
+
+def similarity_score(similarity: float) -> float:
+    """The duplicate score for a MinHash similarity: 20 at ``TWIN_SIMILARITY``
+    rising to 28 at 1 (29 is kept for identical content)."""
+    return 20.0 + 8.0 * (similarity - TWIN_SIMILARITY) / (1.0 - TWIN_SIMILARITY)
+
+
+def simhash_score(distance: int) -> float:
+    """The duplicate score for a simhash distance (as before MinHash): 29 .. 20."""
+    return 20.0 + 3.0 * (MAX_DISTANCE - distance)
+
+
+def minhash_neighbours(values: Sequence[bytes]) -> dict[bytes, list[tuple[bytes, float]]]:
+    """For each distinct MinHash, the other distinct ones estimated at least
+    ``TWIN_SIMILARITY`` similar: ``{value: [(other, similarity), ...]}``.
+
+    Candidates are the pairs that share a bucket in at least one band;
+    each pair is verified once. Values without a neighbour are absent.
+    """
+    distinct = list(set(values))
+    if len(distinct) < 2:
+        return {}
+    hexes = [value.hex() for value in distinct]
+    seen: set[tuple[int, int]] = set()
+    result: dict[bytes, list[tuple[bytes, float]]] = defaultdict(list)
+    width = BAND_SLOTS  # one hex digit per 4-bit slot
+    for band in range(MINHASH_BANDS):
+        lo, hi = band * width, band * width + width
+        first: dict[str, int] = {}
+        setdefault = first.setdefault
+        later = [(h[lo:hi], i) for i, h in enumerate(hexes) if setdefault(h[lo:hi], i) != i]
+        if not later:
+            continue
+        buckets: dict[str, list[int]] = {}
+        for key, i in later:
+            members = buckets.get(key)
+            if members is None:
+                buckets[key] = [first[key], i]
+            else:
+                members.append(i)
+        for members in buckets.values():
+            for x, a in enumerate(members):
+                for b in members[x + 1 :]:
+                    pair = (a, b) if a < b else (b, a)
+                    if pair in seen:
+                        continue
+                    seen.add(pair)
+                    similarity = minhash_similarity(distinct[a], distinct[b])
+                    if similarity >= TWIN_SIMILARITY:
+                        result[distinct[a]].append((distinct[b], similarity))
+                        result[distinct[b]].append((distinct[a], similarity))
+    return dict(result)
+
+
+def pick_nearest_newer(
+    groups: Mapping[Hashable, list[int]],
+    links: Mapping[Hashable, list[tuple[Hashable, float]]],
+    rank,
+) -> dict[int, tuple[int, float]]:
+    """The nearest newer twin of each member of ``groups``.
+
+    ``groups`` maps a fingerprint key to its entities (indices); ``links``
+    maps a key to ``[(key, closeness), ...]`` (higher = more similar; a key
+    linked to itself: its members are twins of each other). ``rank(index)``
+    orders by newness. Returns ``{index: (twin, closeness)}``: the most
+    similar newer twin, then the newest. Only the newest member of each
+    group is ever a candidate (any newer member would be older than it).
+    """
+    newest = {key: max(members, key=rank) for key, members in groups.items()}
+    found: dict[int, tuple[int, float]] = {}
+    for key, members in groups.items():
+        options = [(closeness, newest[other]) for other, closeness in links.get(key, ()) if other in newest]
+        if not options:
+            continue
+        options.sort(key=lambda option: (-option[0], -rank(option[1])))
+        for index in members:
+            for closeness, twin in options:
+                if twin != index and rank(twin) > rank(index):
+                    best = found.get(index)
+                    if best is None or (closeness, rank(twin)) > (best[1], rank(best[0])):
+                        found[index] = (twin, closeness)
+                    break
+    return found

@@ -61,16 +61,19 @@ _GROUPS = tuple(
     (group, catalog._FIELD_GROUP.index(group), _AT[time_col], tuple(_AT[c] for c in cols))
     for group, (time_col, cols) in catalog.GROUPS.items()
 )
-_CORE = (_AT["content_hash"], _AT["simhash"], _AT["created_at"])
+_CORE = (_AT["content_hash"], _AT["simhash"], _AT["created_at"], _AT["minhash"])
 # last_seen_ns never goes back: the index merge may have moved it past the cache
 _UPDATE_SQL = "UPDATE entities SET " + ", ".join(
     "last_seen_ns = NULLIF(MAX(COALESCE(last_seen_ns, 0), COALESCE(?, 0)), 0)"
     if c == "last_seen_ns" else f"{c} = ?"
     for c in COLUMNS
 ) + " WHERE pk = ?"
+# a file from before m007 (no minhash column): the same without it
+_MINHASH = _AT["minhash"]
+_UPDATE_SQL_BEFORE_M007 = _UPDATE_SQL.replace(", minhash = ?", "")
 
 
-_CONTENT = (_AT["content_t"], _AT["content_hash"], _AT["simhash"])
+_CONTENT = (_AT["content_t"], _AT["content_hash"], _AT["simhash"], _AT["minhash"])
 _CREATED = (_AT["created_t"], _AT["created_at"], _AT["created_ns"])
 _NONES = (None,) * len(COLUMNS)
 # which columns a new entity's row sets -> its INSERT (no NULL is bound)
@@ -88,8 +91,8 @@ def _insert_sql(mask: tuple[bool, ...]) -> str:
 
 
 def core_of(row) -> tuple:
-    """What the writer's fast path compares: (content_hash, simhash, created_at, first_seen_ns)."""
-    return (row[_CORE[0]], row[_CORE[1]], row[_CORE[2]], row[FIRST])
+    """What the writer's fast path compares: (content_hash, simhash, created_at, first_seen_ns, minhash)."""
+    return (row[_CORE[0]], row[_CORE[1]], row[_CORE[2]], row[FIRST], row[_CORE[3]])
 
 
 class EntityCache:
@@ -114,6 +117,7 @@ class EntityCache:
         self._conn: sqlite3.Connection | None = None
         self._new: dict[int, tuple[str, str]] = {}  # pk -> key, added by this batch
         self._dirty: set[int] = set()
+        self.minhash = True  # the file has m007's minhash columns (see sync)
 
     def sync(self, conn: sqlite3.Connection) -> None:
         """Start of a write transaction: drop what may be stale, catch the keys up."""
@@ -126,6 +130,7 @@ class EntityCache:
         elif version != self.data_version:
             self.rows, self.core = {}, {}
         self.generation, self.data_version = generation, version
+        self.minhash = catalog.has_minhash(conn)
         if self.complete:
             if top > self.top:  # entities another connection added: pks past ours
                 self._read_keys(conn, "WHERE pk > ?", (self.top,))
@@ -180,7 +185,7 @@ class EntityCache:
         """Read the stored rows of ``entity_pks`` not in the cache."""
         rows, core = self.rows, self.core
         wanted = [pk for pk in set(entity_pks) if pk not in rows]
-        select = ", ".join(COLUMNS)
+        select = ", ".join(c if c != "minhash" or self.minhash else "NULL" for c in COLUMNS)
         for start in range(0, len(wanted), 400):
             chunk = wanted[start : start + 400]
             marks = ", ".join("?" for _ in chunk)
@@ -198,6 +203,8 @@ class EntityCache:
         the cached row; the row is written by :meth:`flush` if it changed."""
         row = list(self.rows[pk])
         changed = False
+        if not self.minhash and fields[10] is not None:  # no column to keep it in
+            fields = fields[:10] + (None,)
         if row[FIRST] is None or time_ns < row[FIRST]:
             row[FIRST] = time_ns
             changed = True
@@ -220,9 +227,10 @@ class EntityCache:
             self._dirty.add(pk)
             self.core[pk] = core_of(row)
 
-    def observe_core(self, time_ns: int, pk: int, content_hash: str, simhash: int, created) -> None:
+    def observe_core(self, time_ns: int, pk: int, content_hash: str, simhash: int, created,
+                     minhash: bytes | None = None) -> None:
         """:meth:`observe` for the usual injection: content hash and simhash
-        set, ``created_at`` set or ``None``, no other catalog field."""
+        set, ``created_at`` and ``minhash`` set or ``None``, no other catalog field."""
         row = self.rows[pk]
         new = None
         changed = False
@@ -236,13 +244,13 @@ class EntityCache:
             if new is None:
                 new = list(row)
             new[LAST] = time_ns
-        time_at, hash_at, simhash_at = _CONTENT
-        if (row[hash_at] != content_hash or row[simhash_at] != simhash) and (
+        time_at, hash_at, simhash_at, minhash_at = _CONTENT
+        if (row[hash_at] != content_hash or row[simhash_at] != simhash or row[minhash_at] != minhash) and (
             row[time_at] is None or time_ns >= row[time_at]
         ):
             if new is None:
                 new = list(row)
-            new[time_at], new[hash_at], new[simhash_at] = time_ns, content_hash, simhash
+            new[time_at], new[hash_at], new[simhash_at], new[minhash_at] = time_ns, content_hash, simhash, minhash
             changed = True
         if created is not None:
             time_at, at_at, ns_at = _CREATED
@@ -275,8 +283,10 @@ class EntityCache:
             conn.executemany(_insert_sql(mask), group)
         new = self._new
         changed = [(*rows[pk], pk) for pk in self._dirty if pk not in new]
+        if changed and not self.minhash:
+            changed = [row[:_MINHASH] + row[_MINHASH + 1 :] for row in changed]
         if changed:  # every column: a parsed time may go back to NULL ("soon")
-            conn.executemany(_UPDATE_SQL, changed)
+            conn.executemany(_UPDATE_SQL if self.minhash else _UPDATE_SQL_BEFORE_M007, changed)
         core = self.core
         for pk in new:
             if pk not in core:

@@ -209,6 +209,11 @@ class EntityFacts:
     tokens: int  # in the window
     last_injected_ns: int | None  # ever, up to now
     citations: int  # in the window, once per trace
+    minhash: bytes | None = None  # m007; None on older rows: the simhash is used
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def review_facts(
@@ -229,6 +234,8 @@ def review_facts(
               SELECT DISTINCT entity_pk, 0, 0.0, NULL FROM writes
               WHERE user_id = :user AND time_ns <= :end
                 AND entity_pk NOT IN (SELECT entity_pk FROM inj))"""
+    # files from before m007 (readers never upgrade) have no MinHash column
+    minhash = "en.minhash" if has_column(conn, "entities", "minhash") else "NULL"
     rows = conn.execute(
         f"""
         WITH {_known_injections_sql(conn, user_filter)}, {known}
@@ -236,7 +243,8 @@ def review_facts(
                en.simhash, en.status, en.parent_id, en.superseded_by,
                (en.created_t IS NOT NULL OR en.updated_t IS NOT NULL),
                en.created_ns, en.updated_ns, en.first_seen_ns,
-               COALESCE(known.n, 0), COALESCE(known.tokens, 0), known.last_ns, COALESCE(cit.n, 0)
+               COALESCE(known.n, 0), COALESCE(known.tokens, 0), known.last_ns, COALESCE(cit.n, 0),
+               {minhash}
         FROM known
         JOIN entities en ON en.pk = known.entity_pk
         LEFT JOIN (SELECT entity_pk, COUNT(DISTINCT trace_id) AS n

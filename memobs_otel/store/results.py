@@ -50,6 +50,10 @@ class ReviewCandidate:
     last_modified_at: datetime | None = None
     superseded_by: str | None = None
     duplicate_of: str | None = None
+    # what a person would do, in one line, e.g. "merge into kb-7" (signals.action)
+    action: str = ""
+    # shown only with include_dismissed=True: a dismissal hides it (decisions.py)
+    dismissed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}

@@ -33,6 +33,11 @@ epoch, UTC):
   replaced by U+FFFD, integers past 64 bits as text). ``first_ns`` /
   ``last_ns``: when the first / latest were recorded.
 
+- ``review_decisions`` (m007) — dismissals from the review queue, one row
+  per entity (``signals`` NULL = all, ``until_ns`` NULL = for good, ``note``,
+  ``decided_ns``); never touched by purge or retention. m007 also adds a
+  ``minhash`` BLOB column to ``entities`` and ``injections``.
+
 Readable views (m002): ``v_spans``, ``v_injections``, ``v_citations``,
 ``v_writes``, ``v_entities`` — ISO 8601 timestamps, entity type and id
 spelled out, simhash as 16 hex chars.
@@ -412,6 +417,41 @@ def m006_export_losses(db: sqlite3.Connection) -> None:
     )
 
 
+REVIEW_DECISIONS_TABLE = "review_decisions"
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def m007_review_decisions_minhash(db: sqlite3.Connection) -> None:
+    # Two additions for the review queue (issue 19):
+    # - ``minhash``: the MinHash fingerprint of ``memobs.entity.minhash``
+    #   (64 bytes, see fingerprint.py) on each injection row and as the
+    #   catalog's latest value (part of the ``content`` group: it travels
+    #   with content_hash/simhash). simhash stays: rows and traces from
+    #   before have only it, and the duplicate signal falls back to it.
+    # - ``review_decisions``: what a person decided about a candidate (one
+    #   row per entity: the latest decision). ``signals`` is NULL for all,
+    #   else the dismissed signal names joined by ','; ``until_ns`` NULL for
+    #   good. It carries no user data: purge and retention leave it alone.
+    # ADD COLUMN has no IF NOT EXISTS: the columns are checked first.
+    for table in ("entities", "injections"):
+        if not _has_column(db, table, "minhash"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN minhash BLOB")
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS {REVIEW_DECISIONS_TABLE} (
+            entity_type TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            signals TEXT,
+            until_ns INTEGER,
+            note TEXT,
+            decided_ns INTEGER NOT NULL,
+            PRIMARY KEY (entity_type, entity_id)
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m001_initial,
     m002_readable_views,
@@ -419,6 +459,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m004_entities_generation,
     m005_time_led_keys,
     m006_export_losses,
+    m007_review_decisions_minhash,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,14 +6,25 @@
   last modified before it. Last modified = latest parseable of
   ``updated_at``/``created_at``; with no timestamp reported, first seen; with
   timestamps reported but none parseable, no signal.
-- ``high_cost_low_cite`` (``min(49, 30 + min(19, injections))``): at least
-  ``min_injections`` injections in the window, citation rate below
-  ``max_cite_rate``.
-- ``duplicate`` (29 for identical content, else ``20 + 3 × (3 − d)``): a newer
-  active entity of the same type within simhash distance ``d ≤ 3``.
+- ``high_cost_low_cite`` (``min(49, 30 + min(19, injections))``): citation
+  rate below ``max_cite_rate`` and at least ``min_injections`` injections or
+  at least ``min_wasted_tokens`` wasted tokens in the window (wasted =
+  tokens injected in the window × (1 − citation rate)).
+- ``duplicate`` (29 for identical content, else 20–28 rising with
+  similarity): a newer active entity of the same type whose MinHash is
+  estimated at least ``TWIN_SIMILARITY`` similar (``20 + 8 × (J − 0.6) / 0.4``,
+  28 for equal fingerprints of different content); entities recorded
+  before MinHash (no ``minhash``) are compared by simhash distance ``d ≤ 3``
+  as before (``20 + 3 × (3 − d)``), with every entity that has a simhash.
 
 Archived and deleted entities are never candidates, nor parents' children or
-anyone's twin.
+anyone's twin. Each candidate's ``action`` says in one line what a person
+would do about its highest-scoring signal (:func:`action`). Dismissals
+(:mod:`.decisions`) hide candidates unless ``include_dismissed``.
+
+Everything here is a function of one ``EntityFacts`` per entity plus the
+decisions: a store computes the facts its own way (SQL on SQLite) and shares
+this code. docs/signals.md states the semantics for maintainers.
 """
 
 from __future__ import annotations
@@ -21,9 +32,16 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta as _timedelta
 from operator import attrgetter
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from .duplicates import MAX_DISTANCE, pick_twins, twin_groups
+from .decisions import Decision
+from .duplicates import (
+    minhash_neighbours,
+    pick_nearest_newer,
+    similarity_score,
+    simhash_score,
+    twin_groups,
+)
 from .query import NS_PER_DAY, EntityFacts
 from .results import ReviewCandidate
 from .timeparse import _EPOCH, ns_to_datetime
@@ -61,6 +79,27 @@ def last_modified_ns(fact: EntityFacts) -> int | None:
     return max(parsed) if parsed else None
 
 
+def _date(ns: int | None) -> str:
+    return ns_to_datetime(ns).date().isoformat() if ns is not None else "never"
+
+
+def action(names: list[str], superseded_by: str | None, duplicate_of: str | None,
+           last_injected_ns: int | None, wasted_tokens: int) -> str:
+    """What a person would do, in one line, about the highest-scoring signal
+    (the first of ``names``, which are in ``SIGNALS`` order: their score
+    ranges do not overlap)."""
+    first = names[0]
+    if first == SUPERSEDEABLE:
+        return f"archive: superseded by {superseded_by}"
+    if first == STALE:
+        if last_injected_ns is None:
+            return "archive or delete: never injected"
+        return f"archive or delete: not injected since {_date(last_injected_ns)}"
+    if first == HIGH_COST_LOW_CITE:
+        return f"rewrite or shorten: {wasted_tokens:,} tokens wasted"
+    return f"merge into {duplicate_of}"
+
+
 def review(
     facts: Iterable[EntityFacts],
     start: int,
@@ -68,7 +107,11 @@ def review(
     min_injections: int,
     max_cite_rate: float,
     signal_filter: frozenset[str] | None = None,
+    min_wasted_tokens: float = 1000,
+    decisions: Mapping[tuple[str, str], Decision] | None = None,
+    include_dismissed: bool = False,
 ) -> list[ReviewCandidate]:
+    """The review queue from the facts of the known entities (see the module docstring)."""
     if signal_filter is not None and not signal_filter:
         return []  # keeps no candidate
     active = [f for f in facts if f.status is None or f.status.lower() not in INACTIVE_STATUSES]
@@ -120,7 +163,8 @@ def review(
                     stale = 99
                 if stale > score:
                     score = stale
-            if injections >= min_injections and rate < max_cite_rate:
+            wasted = int(round(fact.tokens * (1 - rate)))
+            if rate < max_cite_rate and (injections >= min_injections or (injections and wasted >= min_wasted_tokens)):
                 names.append(HIGH_COST_LOW_CITE)
                 cost = 30 + injections if injections < 19 else 49
                 if cost > score:
@@ -128,16 +172,25 @@ def review(
             duplicate_of = None
             twin_entry = twins.get(index) if twins else None
             if twin_entry is not None:
-                twin, distance, same_content = twin_entry
+                twin, closeness = twin_entry
                 duplicate_of = active[twin].entity_id
                 names.append(DUPLICATE)
-                dup = 29 if same_content else 20 + 3 * (MAX_DISTANCE - distance)
+                twin_hash = active[twin].content_hash
+                same_content = fact.content_hash is not None and fact.content_hash == twin_hash
+                dup = 29 if same_content else min(29, int(closeness))
                 if dup > score:
                     score = dup
             if not names:
                 continue
             if signal_filter is not None and signal_filter.isdisjoint(names):
                 continue
+            dismissed = False
+            if decisions:
+                decision = decisions.get((entity_type, fact.entity_id))
+                if decision is not None and decision.hides(names, end):
+                    if not include_dismissed:
+                        continue
+                    dismissed = True
             last_injected = fact.last_injected_ns
             modified_at = lm_times.get(lm, lm_times)
             if modified_at is lm_times:
@@ -152,12 +205,14 @@ def review(
                     injections,
                     citations,
                     rate,
-                    int(round(fact.tokens * (1 - rate))),
+                    wasted,
                     # ns_to_datetime, inlined (positional timedelta: cheaper)
                     None if last_injected is None else _EPOCH + _timedelta(0, 0, int(last_injected) // 1_000),
                     modified_at,
                     superseded_by or None,
                     duplicate_of,
+                    action(names, superseded_by, duplicate_of, last_injected, wasted),
+                    dismissed,
                 )
             )
         # by key within the type (ids are strings: a fast homogeneous sort)
@@ -186,26 +241,61 @@ def _children(active: list[EntityFacts], modified: list[int | None]) -> dict[tup
 
 def _duplicates(
     active: list[EntityFacts], modified: list[int | None], by_type: dict[str, list[int]]
-) -> dict[int, tuple[int, int, bool]]:
-    """index in ``active`` -> (twin index, distance, same content) per entity type."""
-    found: dict[int, tuple[int, int, bool]] = {}
+) -> dict[int, tuple[int, float]]:
+    """index in ``active`` -> (twin index, closeness) per entity type.
+
+    Closeness is the duplicate score before rounding (see
+    :func:`~.duplicates.similarity_score`). Entities with a MinHash are
+    compared by it; the simhash links a pair only when one of the two has no
+    MinHash (recorded before it).
+    """
+    found: dict[int, tuple[int, float]] = {}
     for all_indices in by_type.values():
-        indices = [i for i in all_indices if active[i].simhash is not None]
-        if len(indices) < 2:
-            continue
-        groups, neighbours = twin_groups([active[i].simhash for i in indices])
+        groups: dict[tuple, list[int]] = {}
+        links: dict[tuple, list[tuple[tuple, float]]] = {}
+        with_minhash = [i for i in all_indices if active[i].minhash is not None]
+        if len(with_minhash) >= 2:
+            members: dict[bytes, list[int]] = defaultdict(list)
+            for i in with_minhash:
+                members[active[i].minhash].append(i)
+            neighbours = minhash_neighbours(list(members))
+            for value, indices in members.items():
+                near = neighbours.get(value)
+                if len(indices) < 2 and near is None:
+                    continue
+                key = ("m", value)
+                groups[key] = indices
+                links[key] = [(key, similarity_score(1.0))] + [
+                    (("m", other), similarity_score(sim)) for other, sim in near or ()
+                ]
+        old = [i for i in all_indices if active[i].minhash is None and active[i].simhash is not None]
+        if old:  # entities from before MinHash: simhash, against every entity that has one
+            indices = [i for i in all_indices if active[i].simhash is not None]
+            sim_groups, sim_neighbours = twin_groups([active[i].simhash for i in indices])
+            for value, locals_ in sim_groups.items():
+                for has_minhash in (False, True):
+                    part = [indices[j] for j in locals_ if (active[indices[j]].minhash is not None) is has_minhash]
+                    if not part:
+                        continue
+                    key = ("s", value, has_minhash)
+                    groups[key] = part
+                    options = [(("s", value, False), simhash_score(0))]
+                    if not has_minhash:
+                        options.append((("s", value, True), simhash_score(0)))
+                    for other, distance in sim_neighbours.get(value, ()):
+                        options.append((("s", other, False), simhash_score(distance)))
+                        if not has_minhash:
+                            options.append((("s", other, True), simhash_score(distance)))
+                    links[key] = options
         if not groups:
             continue  # no fingerprint has a twin: nothing to rank (the common case)
         # Rank by newness only the entities that can have a twin (their
         # relative order is the same as among all): newer = later last
         # modified; ties: more citations, then smaller id.
-        involved = sorted(j for members in groups.values() for j in members)
-        ids = {j: active[indices[j]].entity_id for j in involved}
-        local = sorted(involved, key=ids.__getitem__, reverse=True)
-        local.sort(key=lambda j: active[indices[j]].citations)  # stable sorts: by (when, cites) in the end
-        local.sort(key=lambda j: modified[indices[j]] or active[indices[j]].first_seen_ns or 0)
-        newness = {j: rank for rank, j in enumerate(local)}
-        twins = pick_twins(groups, neighbours, [active[i].content_hash for i in indices], newness)
-        for j, (twin_local, distance, same) in twins.items():
-            found[indices[j]] = (indices[twin_local], distance, same)
+        involved = sorted({i for part in groups.values() for i in part})
+        local = sorted(involved, key=lambda i: active[i].entity_id, reverse=True)
+        local.sort(key=lambda i: active[i].citations)  # stable sorts: by (when, cites) in the end
+        local.sort(key=lambda i: modified[i] or active[i].first_seen_ns or 0)
+        newness = {i: rank for rank, i in enumerate(local)}
+        found.update(pick_nearest_newer(groups, links, newness.__getitem__))
     return found

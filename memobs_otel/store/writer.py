@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .. import semconv as sc
 from . import catalog, entity_index
+from ..fingerprint import minhash_from_hex
 from .catalog import WRITE_OP_STATUS, scalar, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
 from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
@@ -202,6 +203,7 @@ _BASE_COLUMNS = ("pk", "span_pk", "trace_id", "time_ns", "entity_pk", "tokens")
 _OPTIONAL = (
     ("rank", sc.ENTITY_RANK), ("score", sc.ENTITY_SCORE),
     ("content_hash", sc.ENTITY_CONTENT_HASH), ("simhash", sc.ENTITY_SIMHASH),
+    ("minhash", sc.ENTITY_MINHASH),
     ("user_id", sc.USER_ID), ("session_id", sc.SESSION_ID), ("request_id", sc.MEMOBS_REQUEST_ID),
     ("created_at", sc.ENTITY_CREATED_AT), ("updated_at", sc.ENTITY_UPDATED_AT),
     ("status", sc.ENTITY_STATUS), ("version", sc.ENTITY_VERSION),
@@ -214,17 +216,20 @@ _INJECTION_KNOWN = frozenset(
 # the usual shape: the attributes memobs's recording always emits
 _COMMON = frozenset({
     sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_RANK, sc.ENTITY_SCORE, sc.ENTITY_TOKENS,
-    sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CREATED_AT, *_IDS,
+    sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_MINHASH, sc.ENTITY_CREATED_AT, *_IDS,
 })
 # Rows of the usual shape all go through one statement: an absent optional
 # value is bound as '' and stored as NULL by NULLIF (binding None costs an
 # adapter lookup; '' is what every one of these columns reads as "not given").
 _COMMON_SQL = (
     "INSERT INTO injections (pk, span_pk, trace_id, time_ns, entity_pk, tokens, rank, score,"
-    " content_hash, simhash, user_id, session_id, request_id, created_at)"
+    " content_hash, simhash, user_id, session_id, request_id, created_at, minhash)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, NULLIF(?, ''), NULLIF(?, ''),"
-    " NULLIF(?, ''), NULLIF(?, ''))"
+    " NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''))"
 )
+
+
+_COMMON_SQL_BEFORE_M007 = _COMMON_SQL.replace(", minhash)", ")").replace(", NULLIF(?, ''))", ")")
 
 
 def _insert_sql(columns: tuple[str, ...]) -> str:
@@ -269,6 +274,7 @@ _CONVERT = {
     "score": _float,
     "content_hash": text,
     "simhash": simhash_to_int,
+    "minhash": minhash_from_hex,
     "user_id": text,
     "session_id": text,
     "request_id": text,
@@ -344,7 +350,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     citations: list[tuple] = []
     writes: list[tuple] = []
     # events that may change the catalog: (time, pk, fields) or, for the
-    # usual injection, (time, pk, content_hash, simhash, created_at)
+    # usual injection, (time, pk, content_hash, simhash, created_at, minhash)
     observed: list[tuple] = []
     injection_name, citation_name, write_name = sc.EVENT_INJECTION, sc.EVENT_CITATION, sc.EVENT_WRITE
     common_shape = _COMMON.issuperset
@@ -352,6 +358,8 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     K_TYPE, K_ID, K_RANK, K_SCORE, K_TOKENS = (
         sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_RANK, sc.ENTITY_SCORE, sc.ENTITY_TOKENS)
     K_HASH, K_SIMHASH, K_CREATED = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CREATED_AT
+    K_MINHASH = sc.ENTITY_MINHASH
+    has_minhash = entities.minhash  # False on a file from before m007 (tests build such files)
     read_events = source.events
     str_, int_, float_ = str, int, float
     add_common = common.append
@@ -401,8 +409,11 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                         user = get(K_USER)
                         session = get(K_SESSION)
                         request = get(K_REQUEST)
+                        minhash = get(K_MINHASH)
                         # hex text converted here; an int, none, ...: the general path converts it
                         simhash = simhash_to_int(simhash) if simhash.__class__ is str_ else None
+                        if minhash is not None:  # absent (older tracers): NULL; malformed: NULL too
+                            minhash = minhash_from_hex(minhash) if has_minhash else None
                         if (
                             rank.__class__ is int_ and simhash.__class__ is int_
                             and content_hash.__class__ is str_ and content_hash
@@ -416,13 +427,14 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                                 created = None
                             core = core_of(entity_pk)
                             if (core is None or core[0] != content_hash or core[1] != simhash
-                                    or time_ns < core[3] or (created is not None and core[2] != created)):
-                                add_observed((time_ns, entity_pk, content_hash, simhash, created))
+                                    or time_ns < core[3] or (created is not None and core[2] != created)
+                                    or core[4] != minhash):
+                                add_observed((time_ns, entity_pk, content_hash, simhash, created, minhash))
                             add_common((
                                 injection_pk, this_span, trace_hex, time_ns, entity_pk, tokens,
                                 rank, "" if score is None else score, content_hash, simhash,
                                 user or user_or_blank, session or session_or_blank,
-                                request or request_or_blank, created or "",
+                                request or request_or_blank, created or "", minhash or "",
                             ))
                             continue
                     add_observed((time_ns, entity_pk, catalog.event_fields(ev, name)))
@@ -471,14 +483,21 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
         observed.sort(key=_TIME)  # stable: ties go to the later event
         observe, observe_core = entities.observe, entities.observe_core
         for item in observed:
-            if len(item) == 5:
+            if len(item) == 6:
                 observe_core(*item)
             else:
                 observe(item[1], item[0], item[2])
     entities.flush(conn)
     if common:
-        cursor.executemany(_COMMON_SQL, common)
+        if has_minhash:
+            cursor.executemany(_COMMON_SQL, common)
+        else:
+            cursor.executemany(_COMMON_SQL_BEFORE_M007, [row[:-1] for row in common])
     for shape, rows in other.items():
+        if not has_minhash and "minhash" in shape:
+            at = len(_BASE_COLUMNS) + shape.index("minhash")
+            shape = shape[: at - len(_BASE_COLUMNS)] + shape[at - len(_BASE_COLUMNS) + 1 :]
+            rows = [row[:at] + row[at + 1 :] for row in rows]
         cursor.executemany(_statement(shape), rows)
     if events:
         cursor.executemany(
