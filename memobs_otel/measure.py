@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import threading
 from typing import NamedTuple
 
 from .fingerprint import content_hash as exact_content_hash
@@ -121,6 +122,7 @@ class Measurer:
         self.bytes = 0  # accounted bytes of the entries held
         self._cache: dict[object, Measurement] = {}
         self._max = max_cached
+        self._lock = threading.Lock()  # inserts and evictions (the cold path); hits take no lock
         # the cached measurement under a key (``hash(content)`` for a content of at most
         # KEY_CHARS characters), or None (then call measure): the dict's own get, so a hit
         # costs no Python call
@@ -155,10 +157,13 @@ class Measurer:
         if size > budget:
             return  # a budget smaller than one entry: nothing is cached
         cache = self._cache
-        if self.bytes + size > budget or (self._max is not None and len(cache) >= self._max):
-            self._evict(budget - budget // 8 - size)
-        cache[key] = measurement
-        self.bytes += size
+        with self._lock:
+            if key in cache:  # another thread measured it meanwhile
+                return
+            if self.bytes + size > budget or (self._max is not None and len(cache) >= self._max):
+                self._evict(budget - budget // 8 - size)
+            cache[key] = measurement
+            self.bytes += size
 
     def _evict(self, target: int) -> None:
         """Drop the oldest entries until at most ``target`` bytes are held (and, with
@@ -179,5 +184,6 @@ class Measurer:
         self.bytes = held
 
     def clear(self) -> None:
-        self._cache.clear()
-        self.bytes = 0
+        with self._lock:
+            self._cache.clear()
+            self.bytes = 0

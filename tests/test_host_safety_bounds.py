@@ -275,3 +275,25 @@ def test_citations_still_found_in_a_bounded_buffer(spans):
     with memobs.context(session_id="s"):
         search("q")
         assert memobs.record_answer(text) == [("policy", "p1")]
+
+
+def test_cache_accounting_holds_under_threads():
+    import threading
+
+    measurer = Measurer(tokens.get_tokenizer("cl100k_base"), budget_bytes=30_000)
+    errors = []
+
+    def work(n):
+        try:
+            for i in range(300):
+                measurer.measure(f"thread {n} text {i % 150}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert measurer.bytes == sum(entry_bytes(k, m) for k, m in measurer._cache.items()) <= 30_000
