@@ -119,13 +119,16 @@ def missing_db_hint(db_path: str) -> str:
 
 def check_database(db_path: str) -> Check:
     from .report import queries
-    from .store import StoreError, open_store
+    from .store import CorruptDatabase, StoreError, open_store
     from .store.integrity import quick_check
 
     if not os.path.exists(db_path):
         return Check("database", False, f"{db_path}: no such file", hint=missing_db_hint(db_path))
     try:
         store = open_store(db_path)
+    except CorruptDatabase as exc:
+        return Check("database", False, exc.problem, details=_quick_check_file(db_path),
+                     hint=_DAMAGED_HINT)
     except StoreError as exc:
         return Check("database", False, str(exc), hint=_store_error_hint(exc))
     except Exception as exc:  # noqa: BLE001 - any sqlite failure is a finding, not a crash
@@ -143,9 +146,10 @@ def check_database(db_path: str) -> Check:
         except Exception as exc:  # noqa: BLE001
             return Check("database", False, f"{db_path}: cannot read ({type(exc).__name__}: {exc})",
                          hint=_store_error_hint(exc))
-        # probed while the read connection is open: closing the probe's
-        # connection is then never the last close, which would checkpoint
-        writable = _writable(db_path)
+    # probed once the read connection is closed: with no writer running, the
+    # probe's connection is then the last and SQLite removes the -wal (with
+    # the probe's rolled-back pages) and -shm files it created
+    writable = _writable(db_path)
 
     problems = []
     if applied == known:
@@ -171,6 +175,23 @@ _DAMAGED_HINT = ("restore it from a backup, or save what is readable: "
                  "sqlite3 OLD.db .recover | sqlite3 NEW.db")
 
 
+def _quick_check_file(path: str) -> list[str]:
+    """quick_check's findings on a file memobs refused to open as damaged."""
+    import sqlite3
+    from pathlib import Path
+
+    from .store.integrity import quick_check
+
+    try:
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        return quick_check(conn)
+    finally:
+        conn.close()
+
+
 def _store_error_hint(exc: BaseException) -> str:
     from .store import CorruptDatabase, DatabaseLocked
 
@@ -189,8 +210,8 @@ def _writable(path: str) -> str | None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"its folder {folder} is read-only for this user (SQLite needs the -wal and -shm files)"
+    free = _free_bytes(folder)  # before the probe, which may leave its pages in a live WAL
     failed = _write_probe(path)
-    free = _free_bytes(folder)
     if failed is not None:
         full = f"the disk is full ({free:,} bytes free); " if free is not None and free < PROBE_BYTES else ""
         return f"{full}a test write of {PROBE_BYTES >> 20} MB (rolled back) failed: {failed}"

@@ -12,8 +12,9 @@ promises is missing, or SQLite finds damaged pages while reading) and
 e.g. a connection in ``locking_mode=EXCLUSIVE``). :func:`store_error` maps a
 ``sqlite3`` error met while reading to one of them.
 
-A file in a folder this user cannot write opens read-only all the same: a
-WAL-mode file needs its ``-shm`` file, which cannot be created there, so when
+A file in a folder this user cannot write (or on a full disk) opens
+read-only all the same: a WAL-mode file needs its ``-shm`` file, which
+cannot be created there, so when
 there is no ``-wal`` file (no writer is active and nothing is unsaved) it is
 opened ``immutable`` — SQLite then takes no locks, so the reader assumes no
 one writes the file meanwhile (no one can create its ``-wal`` in that folder
@@ -51,7 +52,14 @@ class NotAMemobsDatabase(StoreError):
 
 
 class CorruptDatabase(StoreError):
-    """The file is a memobs database but damaged (missing table, bad pages)."""
+    """The file is a memobs database but damaged (missing table, bad pages).
+
+    ``problem`` is the finding alone, without the advice to run ``doctor``.
+    """
+
+    def __init__(self, path: str, detail: str):
+        self.problem = f"{path}: damaged memobs database ({detail})"
+        super().__init__(f"{self.problem}; `memobs doctor --db {path}` checks it")
 
 
 class DatabaseLocked(StoreError):
@@ -68,9 +76,7 @@ def store_error(path: str, exc: BaseException) -> StoreError:
     if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or any(
         word in text for word in ("malformed", "no such table", "no such column")
     ):
-        return CorruptDatabase(
-            f"{path}: damaged memobs database ({text}); `memobs doctor --db {path}` checks it"
-        )
+        return CorruptDatabase(path, text)
     return StoreError(f"{path}: cannot read ({type(exc).__name__}: {text})")
 
 
@@ -179,8 +185,10 @@ def _connect_ro(path: str, immutable: bool = False) -> sqlite3.Connection:
 
 
 def _cannot_open(exc: BaseException) -> bool:
+    """SQLite could not open the file or create its ``-shm`` (a read-only
+    folder: CANTOPEN; a full disk: IOERR_SHMSIZE and kin)."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return (isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CANTOPEN) or (
+    return (isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR)) or (
         "unable to open" in str(exc)
     )
 
@@ -215,18 +223,16 @@ def _open_checked(path: str) -> sqlite3.Connection:
                     f"{path}: cannot open read-only ({exc}): its -wal file holds unsaved changes "
                     "and the -shm file SQLite needs to read it cannot be created here"
                 ) from None
-            # the folder is read-only (no -shm can be created) and nothing is
-            # pending in a WAL: read the file as it is (see the module doc)
+            # the folder is read-only or the disk full (no -shm can be created)
+            # and nothing is pending in a WAL: read the file as it is (see the
+            # module doc)
             conn = _connect_ro(path, immutable=True)
             names = applied_migrations(conn)
         if not names:
             raise NotAMemobsDatabase(f"{path}: not a memobs database (no {MIGRATIONS_TABLE} table)")
         missing = missing_tables(conn, names)
         if missing:
-            raise CorruptDatabase(
-                f"{path}: damaged memobs database (table {', '.join(missing)} missing); "
-                f"`memobs doctor --db {path}` checks it"
-            )
+            raise CorruptDatabase(path, f"table {', '.join(missing)} missing")
     except StoreError:
         if conn is not None:
             conn.close()
@@ -240,9 +246,7 @@ def _open_checked(path: str) -> sqlite3.Connection:
             ) from None
         code = getattr(exc, "sqlite_errorcode", None)
         if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CORRUPT:
-            raise CorruptDatabase(
-                f"{path}: damaged memobs database ({exc}); `memobs doctor --db {path}` checks it"
-            ) from None
+            raise CorruptDatabase(path, str(exc)) from None
         if _cannot_open(exc):
             raise StoreError(f"{path}: cannot open ({exc})") from None
         raise NotAMemobsDatabase(f"{path}: not a memobs database ({exc})") from None
