@@ -14,8 +14,8 @@ apart). The MinHash works at every length:
 
 - the text is normalised (:func:`normalise`: NFKC, case-folded, every run
   of non-word characters one space, the articles a/an/the dropped, a plural
-  ``s`` cut from words of more than three letters), so "Prefers a window
-  seat." and "prefers window seats" are the same text;
+  ``s``/``es`` cut), so "Prefers a window seat." and "prefers window
+  seats" are the same text;
 - its features are the character ``MINHASH_SHINGLE``-grams of the
   normalised text padded with a space at each end;
 - one-permutation hashing: each feature's 32-bit hash (crc32, scrambled)
@@ -141,6 +141,7 @@ _SLOT_SHIFT = 32 - (MINHASH_SLOTS.bit_length() - 1)  # the top 7 of 32 bits pick
 _SCRAMBLE = 0x9E3779B1
 _LOW_BITS = (1 << MINHASH_BITS) - 1
 _ARTICLES = frozenset({"a", "an", "the"})
+_ES_PLURALS = ("ches", "shes", "sses", "xes", "zes")
 _NON_WORD = re.compile(r"[\W_]+")
 # per slot, the fixed pseudo-random order in which an empty slot looks for a
 # filled one (the same for every text, so two texts' copies line up)
@@ -154,14 +155,17 @@ MINHASH_HEX_CHARS = MINHASH_SLOTS * MINHASH_BITS // 4
 
 def normalise(text: str) -> str:
     """The text the MinHash reads: NFKC, case-folded, words joined by one
-    space, articles dropped, a trailing plural ``s`` cut (``seats`` ->
-    ``seat``; not from ``ss`` words or words of three letters or fewer)."""
+    space, articles dropped, a trailing plural cut: ``es`` after ch, sh, ss,
+    x, z (``beaches`` -> ``beach``), else ``s`` (``seats`` -> ``seat``; not from
+    ``ss`` words or words of three letters or fewer)."""
     words = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
     out = []
     for word in words:
         if word in _ARTICLES:
             continue
-        if len(word) > 3 and word[-1] == "s" and word[-2] != "s":
+        if len(word) > 4 and word.endswith(_ES_PLURALS):
+            word = word[:-2]  # beaches -> beach, boxes -> box, classes -> class
+        elif len(word) > 3 and word[-1] == "s" and word[-2] != "s":
             word = word[:-1]
         out.append(word)
     return " ".join(out)

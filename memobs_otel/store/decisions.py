@@ -69,15 +69,18 @@ def until_ns(until) -> int | None:
     (its midnight, UTC) or an ISO 8601 string; ``ValueError`` otherwise."""
     if until is None:
         return None
+    parsed = None
     if isinstance(until, datetime):
-        return datetime_to_ns(until)
-    if isinstance(until, date):
-        return datetime_to_ns(datetime(until.year, until.month, until.day, tzinfo=timezone.utc))
-    if isinstance(until, str):
+        parsed = datetime_to_ns(until)
+    elif isinstance(until, date):
+        parsed = datetime_to_ns(datetime(until.year, until.month, until.day, tzinfo=timezone.utc))
+    elif isinstance(until, str):
         parsed = parse_timestamp_ns(until.strip())
-        if parsed is not None:
-            return parsed
-    raise ValueError(f"until must be a date, a datetime or an ISO 8601 date, got {until!r}")
+    if parsed is None:
+        raise ValueError(f"until must be a date, a datetime or an ISO 8601 date, got {until!r}")
+    if not 0 <= parsed < 1 << 63:  # stored as a 64-bit integer of nanoseconds
+        raise ValueError(f"until must be between 1970 and 2262, got {until!r} (leave it out for good)")
+    return parsed
 
 
 def has_table(conn: sqlite3.Connection) -> bool:
