@@ -447,17 +447,21 @@ def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_pa
         spans.clear()  # mem0 not instrumented: its calls to the collection are recorded as Chroma's
         added = memory.add("Vegetarian", user_id="bob", infer=False)
         memory.search("vegetarian", filters={"user_id": "bob"})
+        memory.update(added["results"][0]["id"], text="Vegan")  # mem0 updates the metadata only
     finally:
         memobs.uninstrument("chroma")
     record_id = added["results"][0]["id"]
-    (write,) = events(spans, "memobs.entity.write")
+    write, update = events(spans, "memobs.entity.write")
     assert (write["memobs.entity.type"], write["memobs.entity.id"], write["memobs.write.op"]) == (
         "document", record_id, "create")
     assert write["memobs.entity.content_hash"] == content_hash("Vegetarian")  # mem0's metadata "data"
-    (injection,) = events(spans)
-    assert (injection["memobs.entity.type"], injection["memobs.entity.id"]) == ("document", record_id)
-    assert injection["memobs.entity.content_hash"] == content_hash("Vegetarian")
-    assert [s.name for s in finished(spans)] == ["create_memory", "retrieval prefs"]
+    assert (update["memobs.entity.id"], update["memobs.write.op"]) == (record_id, "update")
+    assert update["memobs.entity.content_hash"] == content_hash("Vegan")
+    # mem0's search, then the get its update makes first
+    assert [(e["memobs.entity.type"], e["memobs.entity.id"], e["memobs.entity.content_hash"]) for e in events(spans)] \
+        == [("document", record_id, content_hash("Vegetarian"))] * 2
+    assert [s.name for s in finished(spans)] == ["create_memory", "retrieval prefs", "retrieval prefs",
+                                                 "update_memory"]
 
 
 def test_a_failing_memobs_step_never_reaches_the_caller(spans, notes, caplog):

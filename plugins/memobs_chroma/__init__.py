@@ -46,8 +46,9 @@ What is patched: ``query``, ``get``, ``add``, ``upsert``, ``update`` and
 - ``upsert`` and ``update`` → one ``update_memory`` write per id (op
   ``update``: an upsert creates or replaces, and memobs does not read your
   collection to tell which); ``updated_at`` is the metadata's, else the
-  time the call returned. The content is recorded only when ``documents``
-  is given (otherwise Chroma keeps or clears the document, unknown here).
+  time the call returned. The content is the document given; without
+  one, the text in the metadata (the keys below) if any, else none (Chroma
+  keeps the stored document, unknown here).
 - ``delete(ids=...)`` → one ``delete_memory`` write per id (status
   ``deleted``). A delete by ``where``/``where_document`` filter → one
   ``delete_memory`` span naming the collection, with
@@ -247,7 +248,8 @@ class ChromaInstrumentor(Instrumentor):
         for rid, document, metadata in self._written(args, kwargs):
             fields = _records.lifecycle(metadata)
             fields.setdefault("updated_at", now)
-            content = document if isinstance(document, str) else None
+            # no document given: Chroma keeps the stored one, unless the metadata carries the text
+            content = document if isinstance(document, str) else _records.metadata_text(metadata)
             self._write(collection, rid, "update", content, fields)
 
     def _record_delete(self, collection: Any, args: tuple, kwargs: dict, result: Any) -> None:

@@ -22,16 +22,25 @@ _FIELD_KEYS = LIFECYCLE_KEYS + TITLE_KEYS
 TEXT_KEYS = ("page_content", "text", "document", "content", "data", "memory")
 
 
+def metadata_text(metadata: Any) -> str | None:
+    """The first string among the metadata's ``TEXT_KEYS``, or None."""
+    if isinstance(metadata, Mapping):
+        for key in TEXT_KEYS:
+            value = metadata.get(key)
+            if isinstance(value, str):
+                return value
+    return None
+
+
 def record_text(document: Any, metadata: Any) -> str:
     """The text of a record: its document; else the first string among its metadata's
     ``TEXT_KEYS``; else its metadata as JSON (sorted keys); else ``""``."""
     if isinstance(document, str):
         return document
+    text = metadata_text(metadata)
+    if text is not None:
+        return text
     if isinstance(metadata, Mapping) and metadata:
-        for key in TEXT_KEYS:
-            value = metadata.get(key)
-            if isinstance(value, str):
-                return value
         try:
             return json.dumps(dict(metadata), sort_keys=True, default=str, ensure_ascii=False)
         except Exception:  # noqa: BLE001

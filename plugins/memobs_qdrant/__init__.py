@@ -35,7 +35,10 @@ client versions that still have it (it is gone from qdrant-client 1.20).
   upsert creates or replaces, and memobs does not read your database to
   tell which), with the point's text and lifecycle fields; ``updated_at``
   is the payload's, else the time the call returned (UTC, ISO 8601). Both
-  a list of ``PointStruct`` and a ``Batch`` are understood.
+  a list of ``PointStruct`` and a ``Batch`` are understood. With an
+  ``update_filter`` or an ``update_mode`` other than ``upsert``, Qdrant may
+  skip some of the points and does not say which: every point given is
+  recorded.
 - ``delete`` with ids (a list or ``PointIdsList``) → one ``delete_memory``
   write per id (status ``deleted``). ``delete`` with a filter
   (``Filter``/``FilterSelector``) → one ``delete_memory`` span naming the
