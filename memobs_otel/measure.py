@@ -1,4 +1,4 @@
-"""Per-content measurements, bounded and cached: content hash, simhash and token count.
+"""Per-content measurements, bounded and cached: content hash, simhash, MinHash and token count.
 
 **Bounded work.** Measuring a memory costs the caller the same whatever its
 size past a few kilobytes (SPEC section 4: a 10 MB memory costs no more than
@@ -13,10 +13,14 @@ a small one):
   and a ``sample`` of ``HASH_EXACT_CHARS`` characters taken from 16 evenly
   spaced windows (start and end included). Two long texts that differ only
   between the windows get the same hash: accepted, as the price of a bound;
-- simhash (``simhash_of``): over the whole text up to
+- the near-duplicate fingerprints, simhash and MinHash
+  (``near_duplicate_text``): over the whole text up to
   ``SIMHASH_EXACT_CHARS`` (8,192) characters; past it, over a ``sample`` of
   ``SIMHASH_SAMPLE_CHARS`` (1,024) characters from 8 windows, so a long
-  memory's near-duplicate fingerprint looks at its whole length, thinly.
+  memory's fingerprints look at its whole length, thinly. (MinHash's own
+  cap, ``fingerprint.MINHASH_MAX_CHARS`` normalised characters of the
+  beginning, still cost tens of milliseconds per new long memory on the
+  caller's thread.)
 
 Texts under the caps (nearly every memory) are measured exactly as before.
 
@@ -95,11 +99,17 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(head + body).hexdigest()[:32]
 
 
-def simhash_of(text: str) -> int:
-    """``fingerprint.simhash`` of ``text``, or of its ``sample`` past ``SIMHASH_EXACT_CHARS``."""
+def near_duplicate_text(text: str) -> str:
+    """What the near-duplicate fingerprints read: ``text`` itself up to ``SIMHASH_EXACT_CHARS``
+    characters, else its ``sample`` of ``SIMHASH_SAMPLE_CHARS`` from ``SIMHASH_SAMPLE_WINDOWS``."""
     if len(text) > SIMHASH_EXACT_CHARS:
-        text = sample(text, SIMHASH_SAMPLE_CHARS, SIMHASH_SAMPLE_WINDOWS)
-    return simhash(text)
+        return sample(text, SIMHASH_SAMPLE_CHARS, SIMHASH_SAMPLE_WINDOWS)
+    return text
+
+
+def simhash_of(text: str) -> int:
+    """``fingerprint.simhash`` of ``near_duplicate_text(text)``."""
+    return simhash(near_duplicate_text(text))
 
 
 def entry_bytes(key: object, measurement: Measurement) -> int:
@@ -144,9 +154,10 @@ class Measurer:
             if found is not None:
                 return found
         tokens, estimated = self.tokenizer.count_capped(content, self.exact_chars)
-        # the MinHash reads at most fingerprint.MINHASH_MAX_CHARS (bounded on its own)
-        mh = minhash(content)
-        found = Measurement(digest, simhash_hex(simhash_of(content)), tokens, estimated,
+        # both near-duplicate fingerprints read the same bounded text (see the docstring)
+        text = near_duplicate_text(content)
+        mh = minhash(text)
+        found = Measurement(digest, simhash_hex(simhash(text)), tokens, estimated,
                             None if mh is None else mh.hex())
         self._store(key, found)
         return found

@@ -126,6 +126,7 @@ def test_a_10mb_memory_encodes_only_the_capped_prefix(spans):
     assert event["memobs.entity.content_hash"] == sampled_hash(big)
     assert event["memobs.entity.id"] == sampled_hash(big)[:16]
     assert event["memobs.entity.simhash"] == fingerprint.simhash_hex(fingerprint.simhash(windows(big, 1_024, 8)))
+    assert event["memobs.entity.minhash"] == fingerprint.minhash(windows(big, 1_024, 8)).hex()
     search("q")
     assert seen == [8_192]  # a repeated memory: no second encode
 
@@ -150,6 +151,9 @@ def test_hash_and_simhash_exact_under_their_caps_sampled_past_them():
     long = short + " tail"
     assert measure.simhash_of(long) == fingerprint.simhash(windows(long, 1_024, 8))
     assert measure.sample("abc", 2, 2) == "a\nc"
+    tok = tokens.get_tokenizer("cl100k_base")
+    assert Measurer(tok).measure(short).minhash == fingerprint.minhash(short).hex()
+    assert Measurer(tok).measure(long).minhash == fingerprint.minhash(windows(long, 1_024, 8)).hex()
 
 
 # --- the measurement cache: no content kept, bounded in bytes --------------------------
