@@ -8,26 +8,46 @@
 
     docs = retriever.invoke("refund policy")   # recorded
 
-What is patched: ``langchain_core.retrievers.BaseRetriever.invoke`` and
-``ainvoke``. Every retriever inherits them, so every retriever is covered —
-vector-store retrievers, BM25, ensembles, your own subclasses — and every
-way of calling one: ``invoke``, ``ainvoke``, ``batch``/``abatch`` (they go
-through ``invoke``), ``stream``, and a retriever inside an LCEL chain
-(``retriever | format_docs | prompt | llm``).
+What is patched: LangChain's retriever runs — the callback managers'
+``on_retriever_start``, ``on_retriever_end`` and ``on_retriever_error``
+(sync and async), which every retriever call goes through — and, lightly,
+``langchain_core.retrievers.BaseRetriever.invoke``/``ainvoke`` (which
+retriever a run belongs to). So every retriever is covered — vector-store
+retrievers, BM25, ensembles (also those defining their own ``invoke``, as
+langchain-classic's ``EnsembleRetriever`` does), your own subclasses — and
+every way of calling one: ``invoke``, ``ainvoke``, ``batch``/``abatch``,
+``stream``, and a retriever inside an LCEL chain
+(``{"context": retriever | format_docs, ...} | prompt | llm``). See ``runs``.
 
-What is recorded, per call: a retrieval span ``"retrieval {store}"`` and one
+Beside OpenInference or OpenLLMetry: when their LangChain instrumentation is
+active it already has a span for each retriever run; memobs then records onto
+that span (its ``memobs.injection`` events, ``memobs.*`` totals, the listed
+documents, and the attributes the span does not have yet, e.g.
+``openinference.span.kind=RETRIEVER`` on OpenLLMetry's) instead of starting
+its own: one retriever span per call, in the chain's trace, and
+``memobs.record_answer`` finds the documents there. See ``peers``. The events
+then go wherever that instrumentation's spans go: set both up on the same
+tracer provider (``memobs.configure(tracer_provider=...)``, or both on the
+global one) so that memobs's SQLite file gets them.
+
+What is recorded, per call: a retrieval span ``"retrieval {store}"`` (or the
+other instrumentation's span, above) covering the retriever's own work, and one
 ``memobs.injection`` event per returned ``Document`` (id, rank, token count,
 content hash and simhash; lifecycle fields such as ``created_at`` from its
 ``metadata``). ``store`` is the vector store's class name for a
 ``VectorStoreRetriever`` (``InMemoryVectorStore``, ``Chroma``, …), else the
-retriever's class name. A document without ``id`` gets a stable id from its
-content hash. The query text is put on the span only with content capture on.
+retriever's class name (for a retriever with its own ``invoke``: its run's
+name, i.e. the class name unless a ``run_name`` was given). A document
+without ``id`` gets a stable id from its content hash. The query text is put on the span only with content capture on.
 
 Scores: where the vector store computes them (``similarity_search_with_score``,
 ``similarity_search_with_relevance_scores`` and their async forms, which most
 stores' ``similarity_search`` goes through) each document's score is put on
 its event; with ``search_type="similarity_score_threshold"`` it is the
 relevance score the threshold was applied to. MMR search has no scores.
+LangChain's own warnings are untouched: the method that warns about
+out-of-range relevance scores is not wrapped (see ``scores``), so its
+``stacklevel`` still names your code.
 
 Composite retrievers (``EnsembleRetriever``, ``MergerRetriever``,
 ``MultiQueryRetriever``, ``ContextualCompressionRetriever``…) are recorded
@@ -40,7 +60,8 @@ Options (``memobs.instrument("langchain", ...)``):
 - ``entity_type``: a string (default ``"document"``) or a callable given each
   entity that returns its type (e.g. from ``entity.metadata["kind"]``);
 - ``store``: a string, or a callable given the retriever that returns the
-  store name;
+  store name (a retriever with its own ``invoke`` is not seen: its run's
+  name is used);
 - ``operation``: ``"retrieval"`` (default) or ``"search_memory"``.
 
 ``memobs.uninstrument("langchain")`` restores the original methods.
