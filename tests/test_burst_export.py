@@ -10,11 +10,13 @@ shed. No timing is asserted: these tests count rows.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
 
+import pytest
 from click.testing import CliRunner
 
 import memobs_otel as memobs
@@ -53,6 +55,39 @@ def test_a_100k_search_burst_stores_every_span(tmp_path):
     handle.shutdown()
     assert counts(path) == (SEARCHES, SEARCHES, {})
     assert handle.losses() == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_exports_its_own_spans_and_the_parent_keeps_its_own(tmp_path):
+    """A pre-forking server: the child gets a fresh queue, worker and
+    connection (SQLite connections must not cross fork; fork waits for an
+    export in progress, else the child's first connect could hang on a
+    SQLite mutex copied locked); nothing is lost or written twice."""
+    path = tmp_path / "fork.db"
+    handle = memobs.configure(db_path=str(path))
+    search = search_function()
+    for i in range(1000):
+        search(i)
+    pid = os.fork()
+    if pid == 0:  # the child: exit without running pytest's teardown
+        code = 1
+        try:
+            for i in range(2000):
+                search(i)
+            handle.shutdown()
+            code = 0 if handle.losses() == {} else 1
+            if code:
+                print("child lost:", handle.losses(), file=sys.stderr)
+        except BaseException as exc:
+            print("child failed:", repr(exc), file=sys.stderr)
+        finally:
+            os._exit(code)
+    for i in range(1000):
+        search(i)
+    _, status = os.waitpid(pid, 0)
+    handle.shutdown()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert counts(path) == (4000, 4000, {})
 
 
 _WORKER = textwrap.dedent("""

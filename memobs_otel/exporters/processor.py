@@ -40,7 +40,9 @@ How it behaves:
   an export stuck on a lock or a silent endpoint never holds the process.
 - A span ended on the worker thread itself (an instrumented exporter) never
   waits: it is queued if there is room, else shed.
-- After ``fork()`` the child starts with an empty queue and its own worker.
+- After ``fork()`` the child starts with an empty queue and its own worker
+  (the SQLite exporter opens its own connection there, and makes ``fork()``
+  wait up to 1 s for an export in progress: see ``exporters/sqlite.py``).
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class QueueSpanProcessor(SpanProcessor):
             ref = weakref.WeakMethod(self._after_fork)
             os.register_at_fork(after_in_child=lambda: (ref() or (lambda: None))())
 
-    def _init_state(self) -> None:
+    def _init_state(self, start_worker: bool = True) -> None:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the worker waits for spans
         self._room = threading.Condition(self._lock)  # producers wait for room
@@ -160,12 +162,15 @@ class QueueSpanProcessor(SpanProcessor):
         self._shedding = False
         self._progress_at = time.monotonic()
         self._worker = threading.Thread(target=self._run, name=f"{self.name}-span-export", daemon=True)
-        self._worker.start()
+        if start_worker:
+            self._worker.start()
+        else:  # a processor shut down before the fork stays shut in the child
+            self._stopping = self._shut = True
 
     def _after_fork(self) -> None:
         # the parent's queue belongs to the parent (it exports it); the child
         # starts empty, with a live worker of its own
-        self._init_state()
+        self._init_state(start_worker=not self._stopping)
 
     # -- SpanProcessor ---------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:

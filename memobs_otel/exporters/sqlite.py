@@ -36,6 +36,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from typing import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -64,6 +65,43 @@ def _failure_kind(exc: BaseException) -> str:
     if "unable to open" in text or isinstance(exc, OSError):
         return "open"
     return type(exc).__name__
+
+
+# fork() while the export thread is inside SQLite could copy one of SQLite's
+# process-wide mutexes locked into the child, whose first connect would then
+# hang: fork waits (this long at most) for an export in progress to end.
+# An export stuck longer is waiting on a lock held elsewhere, outside them.
+_FORK_WAIT_S = 1.0
+
+
+def _before_fork(exporter: "SQLiteSpanExporter | None") -> None:
+    if exporter is not None:
+        exporter._held_for_fork = exporter._lock.acquire(timeout=_FORK_WAIT_S)
+
+
+def _after_fork_in_parent(exporter: "SQLiteSpanExporter | None") -> None:
+    if exporter is not None and exporter._held_for_fork:
+        exporter._held_for_fork = False
+        exporter._lock.release()
+
+
+def _after_fork(exporter: "SQLiteSpanExporter | None") -> None:
+    # SQLite connections must not cross fork(): the child opens its own on
+    # its first export. The parent's is kept referenced, never used nor
+    # closed here (closing it in the child could disturb the parent's WAL).
+    if exporter is None:
+        return
+    exporter._held_for_fork = False
+    exporter._lock = threading.Lock()
+    exporter._pending_lock = threading.Lock()
+    exporter._pending = {}
+    if exporter._conn is not None:
+        _INHERITED.append(exporter._conn)
+    exporter._conn = None
+    exporter._writer = None
+
+
+_INHERITED: list = []  # connections inherited across fork(): kept, never used
 
 
 class SQLiteSpanExporter(SpanExporter):
@@ -97,6 +135,12 @@ class SQLiteSpanExporter(SpanExporter):
         self._writer: Writer | None = None
         self._pending: dict[str, int] = {}  # losses not stored in the file yet
         self._pending_lock = threading.Lock()
+        self._held_for_fork = False
+        if self._owns_connection and hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(before=lambda: _before_fork(ref()),
+                                after_in_parent=lambda: _after_fork_in_parent(ref()),
+                                after_in_child=lambda: _after_fork(ref()))
 
     # -- SpanExporter -----------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
