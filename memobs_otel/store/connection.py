@@ -73,9 +73,9 @@ def store_error(path: str, exc: BaseException) -> StoreError:
     text = str(exc)
     if is_busy(exc):
         return DatabaseLocked(f"{path}: locked by another process ({text}); try again when it is done")
-    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or any(
-        word in text for word in ("malformed", "no such table", "no such column")
-    ):
+    # a missing table is found at open (integrity.missing_tables); a "no
+    # such column" here would be a query/schema-version mismatch, not damage
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text:
         return CorruptDatabase(path, text)
     return StoreError(f"{path}: cannot read ({type(exc).__name__}: {text})")
 
