@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import resource
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -305,5 +303,3 @@ def test_doctor_file_that_cannot_grow_is_not_writable(pristine, tmp_path):
                                "SQLITE_IOERR"), lines[2]
     assert digest(db) == before
 
-
-assert resource and signal  # used in the subprocess scripts' spirit; kept importable
