@@ -19,7 +19,16 @@ variants other writers produce, so a file from any of them ingests the same:
   unspecified kind is ``INTERNAL``, the SDK's default (the SDK has no
   "unspecified");
 - field names are lowerCamelCase; the proto names (``resource_spans``,
-  ``trace_id`` ...) are accepted as well, as the JSON mapping requires.
+  ``trace_id`` ...) are accepted as well, as the JSON mapping requires;
+- a UTF-8 byte order mark before the text is ignored.
+
+JSON nested deeper than Python's recursion limit allows (~1000 levels; OTLP
+needs ~10) is an ``OtlpJsonError`` ("nested too deep"), never a crash.
+Values SQLite cannot store are passed on as read: a time or ``intValue``
+past 64 bits, a lone surrogate escape (``"\\ud800"``, not Unicode). The
+store's writer makes them storable exactly as it does for the SDK's spans
+(clamped, as text, U+FFFD) and counts them in the file (``values-sanitised``,
+see :mod:`memobs_otel.store.sanitise`), so ingest and exporter agree.
 
 Any deviation — a missing or malformed id, a non-numeric time, an attribute
 value of no known type — raises ``OtlpJsonError`` with a short reason: the
@@ -36,11 +45,12 @@ from typing import Any
 
 from memobs_otel.store.records import EventRecord, SpanRecord
 
-__all__ = ["OtlpJsonError", "decode_request", "decode_line"]
+__all__ = ["OtlpJsonError", "decode_request", "decode_line", "parse"]
 
 _SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS_CODES = ("UNSET", "OK", "ERROR")
 _FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_BOM = "\ufeff"
 
 
 class OtlpJsonError(ValueError):
@@ -49,16 +59,31 @@ class OtlpJsonError(ValueError):
 
 def decode_line(text: str | bytes) -> list[SpanRecord]:
     """Parse one line (one ``ExportTraceServiceRequest``) into span records."""
-    if isinstance(text, (bytes, bytearray)):
+    message = parse(text)
+    try:
+        return decode_request(message)
+    except RecursionError:  # an AnyValue nested past the recursion limit
+        raise OtlpJsonError("nested too deep") from None
+
+
+def parse(text: str | bytes) -> Any:
+    """The JSON value of ``text`` (UTF-8 bytes or str, a byte order mark
+    ignored); ``OtlpJsonError`` if it is not UTF-8, not JSON or nested too deep."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
         try:
-            text = text.decode("utf-8")
+            text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise OtlpJsonError("not UTF-8 text (binary data)") from None
+    if text.startswith(_BOM):
+        text = text[1:]
     try:
-        message = json.loads(text)
-    except ValueError as exc:  # JSONDecodeError
+        return json.loads(text)
+    except RecursionError:
+        # json's C scanner counts its depth against the recursion limit and
+        # stops cleanly there: a cheap, exact bound with no pre-scan
+        raise OtlpJsonError("nested too deep") from None
+    except ValueError as exc:  # JSONDecodeError; a number past 4300 digits
         raise OtlpJsonError(f"not JSON ({_short(exc)})") from None
-    return decode_request(message)
 
 
 def decode_request(message: Any) -> list[SpanRecord]:
