@@ -305,5 +305,16 @@ def _signal_names(names) -> frozenset[str]:
 
 
 def open_store(path: str | os.PathLike = "memobs.db") -> Store:
-    """Open a memobs file for querying; :class:`StoreError` if it is not one."""
+    """Open a memobs file for querying; :class:`StoreError` if it is not one.
+
+    A ``chdb:///dir?table=…`` or ``clickhouse://user:password@host:8123/db?table=…``
+    URL opens the Collector's ClickHouse traces table instead, with the same
+    read API (:mod:`memobs_otel.store.clickhouse`, SPEC 6a).
+    """
+    from .clickhouse.url import is_clickhouse_url
+
+    if is_clickhouse_url(path):
+        from .clickhouse import ClickHouseStore
+
+        return ClickHouseStore(path)
     return Store(path)
