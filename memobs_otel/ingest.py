@@ -324,6 +324,7 @@ def _whole(path: str | os.PathLike[str], limits: IngestLimits) -> bytes | None:
         with _open(path) as raw:
             stream, _ = _content(raw, str(path), limits)
             data = stream.read(limits.max_line_bytes + 1)
+            stream.peek(1)  # a corrupt or cut tail after the data read is an error here too
     except (_Unreadable, _StreamBroken):
         return None
     return data if len(data) <= limits.max_line_bytes else None
