@@ -1,7 +1,8 @@
 """Sections 5-7: the SQLite store, through the store engineer's ``bench_store``
 functions (not re-implemented here): exporter ingest vs raw ``executemany``
 and vs the writer's own statements replayed (the SQL alone),
-``injection_stats`` / ``memory_review``, duplicate detection and its recall.
+``injection_stats`` / ``memory_review``, duplicate detection and its recall
+(simhash, then MinHash on texts: ``bench_duplicates``).
 
 Sizes: ``quick`` (smoke), the default (100k injection events, 20k entities
 for duplicates: seconds), ``full`` (the spec's 1M events and 100k entities).
@@ -85,4 +86,7 @@ def run(size: str = "default") -> list[Row]:
                     "<= 10 s" if full_dup else "(<= 10 s at 100k)", seconds <= 10 if full_dup else None))
     rows.append(Row("7", f"  recall vs exact all-pairs, {sample:,} sample", f"{recall:.3f}", f"{exact} true twins",
                     ">= 0.95", recall >= 0.95))
+    from . import bench_duplicates  # the MinHash signal on real texts (issue 19)
+
+    rows += bench_duplicates.run(size)
     return rows

@@ -61,7 +61,8 @@ def test_simhash_equals_the_reference_implementation():
 def test_store_rows():
     rows = run.collect(quick=True, only={"store"})
     assert rows[0].figure != "not run", rows[0].detail
-    assert [row.section for row in rows] == ["5", "5", "5", "5", "6", "6", "6", "6", "7", "7"]
+    # section 7: the simhash rows, then bench_duplicates's four MinHash rows
+    assert [row.section for row in rows] == ["5", "5", "5", "5", "6", "6", "6", "6"] + ["7"] * 6
     assert rows[0].name.startswith("SQLite exporter ingest")
     assert rows[0].name.endswith("(export())")
     assert rows[2].name == "  the writer's own statements replayed (SQL alone)"
@@ -207,3 +208,17 @@ def test_burst_rows():
     ]
     assert rows[0].figure == "0" and rows[0].ok  # a count, not a timing: nothing lost
     assert "stored 2,000 spans, 2,000 injections of 2,000" in rows[0].detail
+
+
+def test_minhash_duplicate_rows():
+    from benchmarks import bench_duplicates
+
+    rows = bench_duplicates.run("quick")
+    assert [row.name for row in rows] == [
+        "MinHash duplicates, labelled pairs (146)",
+        "MinHash duplicate detection, 1,000 entities",
+        "  recall vs all pairs, 200-entity sample",
+        "  one MinHash fingerprint (memory texts)",
+    ]
+    assert rows[0].figure == "P 0.986 / R 0.986" and rows[0].ok is True
+    assert rows[2].figure == "1.000"

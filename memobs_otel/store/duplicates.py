@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter, defaultdict
+from itertools import compress
+from operator import itemgetter, ne
 from typing import Hashable, Mapping, Sequence
 
 from ..fingerprint import MINHASH_SLOTS, minhash_similarity
@@ -189,24 +191,28 @@ def minhash_neighbours(values: Sequence[bytes]) -> dict[bytes, list[tuple[bytes,
     each pair is verified once. Values without a neighbour are absent.
     """
     distinct = list(set(values))
-    if len(distinct) < 2:
+    n = len(distinct)
+    if n < 2:
         return {}
-    hexes = [value.hex() for value in distinct]
     seen: set[tuple[int, int]] = set()
     result: dict[bytes, list[tuple[bytes, float]]] = defaultdict(list)
-    width = BAND_SLOTS  # one hex digit per 4-bit slot
+    width = BAND_SLOTS // 2  # bytes: two 4-bit slots a byte
+    positions = range(n)
     for band in range(MINHASH_BANDS):
-        lo, hi = band * width, band * width + width
-        first: dict[str, int] = {}
-        setdefault = first.setdefault
-        later = [(h[lo:hi], i) for i, h in enumerate(hexes) if setdefault(h[lo:hi], i) != i]
-        if not later:
+        # Every step in C: the band's keys, the last position of each key,
+        # and the positions that are not their key's last (keys shared by
+        # several values). Most keys are unique; only the shared are visited.
+        keys = list(map(itemgetter(slice(band * width, band * width + width)), distinct))
+        last = dict(zip(keys, positions))
+        if len(last) == n:
             continue
-        buckets: dict[str, list[int]] = {}
-        for key, i in later:
+        shared = list(compress(positions, map(ne, map(last.__getitem__, keys), positions)))
+        buckets: dict[bytes, list[int]] = {}
+        for i in shared:
+            key = keys[i]
             members = buckets.get(key)
             if members is None:
-                buckets[key] = [first[key], i]
+                buckets[key] = [i, last[key]]
             else:
                 members.append(i)
         for members in buckets.values():
