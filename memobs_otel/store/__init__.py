@@ -4,6 +4,8 @@
     store = memobs.open_store("memobs.db")
     store.injection_stats(days_back=30)          # -> [InjectionStat, ...]
     store.memory_review(days_back=30)            # -> [ReviewCandidate, ...]
+    store.dismiss("doc", "kb-7", note="merged")  # hide a handled candidate (decisions.py)
+    store.undismiss("doc", "kb-7")
     store.purge_user("alice")                    # -> {"spans": 3, "events": 9, ...}
     store.apply_retention(max_age_days=90)       # -> deleted rows per table
 
