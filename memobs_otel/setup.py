@@ -74,7 +74,8 @@ class MemobsHandle:
         for the OTLP exporter); ``{}`` when none."""
         total: dict[str, int] = {}
         for processor in self.processors:
-            for kind, count in getattr(processor, "losses", {}).items():
+            # dict(): a copy taken at once, while the export thread may add a kind
+            for kind, count in dict(getattr(processor, "losses", {})).items():
                 if count:
                     total[kind] = total.get(kind, 0) + count
         return total
