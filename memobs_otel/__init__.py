@@ -21,6 +21,7 @@ from .context import context
 from .decorators import observe_retrieval
 from .hookspecs import hookimpl
 from .instrumentation import instrument, uninstrument
+from .inventory import record_inventory
 from .recording import cite, record_injection, record_write
 from .setup import MemobsHandle, configure
 from .store import InjectionStat, ReviewCandidate, StoreError, open_store
@@ -39,6 +40,7 @@ __all__ = [
     "open_store",
     "record_answer",
     "record_injection",
+    "record_inventory",
     "record_write",
     "uninstrument",
 ]

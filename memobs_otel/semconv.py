@@ -98,5 +98,17 @@ WRITE_SPAN_NAMES = {
 }
 CITE_SPAN_NAME = "cite_memory"
 
+# --- inventory (memobs.record_inventory, inventory.py) ----------------------
+# one write event per item, op "inventory": the item is in the store (no injection)
+WRITE_OP_INVENTORY = "inventory"
+INVENTORY_SPAN_NAME = "inventory"  # "inventory {store}"
+INVENTORY_OVERFLOW_SPAN_NAME = "memobs.inventory.overflow"
+INVENTORY_ENTITY_TYPE = "memobs.inventory.entity_type"
+INVENTORY_COMPLETE = "memobs.inventory.complete"  # bool: the snapshot is the whole store (scope)
+INVENTORY_ID_PREFIXES = "memobs.inventory.id_prefixes"  # str[]: the scope is these entity ids only
+INVENTORY_COUNT = "memobs.inventory.count"
+# on the delete write the SQLite writer derives for an entity a complete inventory lacks
+INVENTORY_ABSENT = "memobs.inventory.absent"
+
 # --- instrumentation scope ------------------------------------------------
 TRACER_NAME = "memobs_otel"

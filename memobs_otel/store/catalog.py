@@ -46,6 +46,11 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "superseded": ("superseded_t", ("superseded_by",)),
 }
 WRITE_OP_STATUS = {"delete": "deleted", "archive": "archived"}
+# A create, update or inventory says the entity is in the store: with no status
+# of its own it sets the status group to "active", so an id deleted and then
+# created again (or found again by an inventory) is active again.
+LIVE_OPS = frozenset(("create", "update", sc.WRITE_OP_INVENTORY))
+ACTIVE = "active"
 
 
 def simhash_to_int(value) -> int | None:
@@ -110,7 +115,10 @@ def event_fields(attrs: Mapping[str, Any], event_name: str) -> tuple:
     get = attrs.get
     status = text(get(sc.ENTITY_STATUS))
     if event_name == sc.EVENT_WRITE:
-        status = WRITE_OP_STATUS.get(text(get(sc.WRITE_OP)) or "", status)
+        op = text(get(sc.WRITE_OP)) or ""
+        status = WRITE_OP_STATUS.get(op, status)
+        if status is None and op in LIVE_OPS:
+            status = ACTIVE
     return (
         text(get(sc.ENTITY_CONTENT_HASH)),
         simhash_to_int(get(sc.ENTITY_SIMHASH)),

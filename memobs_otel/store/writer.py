@@ -44,7 +44,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping
 
 from .. import semconv as sc
-from . import catalog, entity_index
+from . import catalog, entity_index, inventories
 from ..fingerprint import minhash_from_hex
 from .catalog import WRITE_OP_STATUS, scalar, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
@@ -303,6 +303,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     # 1. spans: INSERT OR IGNORE, then read back which pks were taken
     first_span_pk = span_pk + 1
     span_rows = []
+    complete_inventories = []  # (span pk, attrs) of spans saying "this snapshot is the whole store"
     read_span = source.span
     for offset, obj in enumerate(spans):
         (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
@@ -327,6 +328,8 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             resource_json(resource),
             scope,
         ))
+        if get(sc.INVENTORY_COMPLETE) is True:
+            complete_inventories.append((first_span_pk + offset, attrs))
     cursor.executemany(
         "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
         " start_ns, end_ns, status, user_id, session_id, request_id, attributes, resource,"
@@ -518,6 +521,11 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             writes,
         )
+    for pk, attrs in complete_inventories:  # after the batch's rows: its items are among them
+        if pk in stored:
+            inventory = inventories.of_span(pk, span_rows[pk - first_span_pk], attrs)
+            if inventory is not None:
+                inventories.mark_absent(conn, entities, inventory)
     if deferred:
         entity_index.maybe_merge(conn, mark)
     return len(stored)
