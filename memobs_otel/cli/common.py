@@ -19,6 +19,7 @@ from typing import Any, Callable, NoReturn
 import click
 
 from ..store import Store, StoreError, open_store
+from ..store import losses as export_losses
 
 EXIT_BAD_INPUT = 2
 DEFAULT_DB = "memobs.db"
@@ -73,7 +74,9 @@ def db_option(default: str = DEFAULT_DB, envvar: str | None = "MEMOBS_DB", help:
         show_default=True,
         show_envvar=envvar is not None,
         metavar="PATH",
-        help=help or "memobs SQLite file.",
+        help=help or ("memobs SQLite file, or the Collector's ClickHouse traces: "
+                      "chdb:///dir?table=otel.otel_traces or "
+                      "clickhouse://user:password@host:8123/db?table=otel_traces."),
     )
 
 
@@ -101,6 +104,14 @@ def open_store_or_fail(path: str) -> Store:
         fail(str(exc))
     except Exception as exc:  # sqlite3 errors etc.: still one line, no traceback
         fail(f"{path}: cannot open ({type(exc).__name__}: {exc})")
+
+
+def losses_text(store) -> str | None:
+    """The export losses recorded in a SQLite file, in one line (or None).
+    A ClickHouse store has none to show: there the Collector's own
+    telemetry counts what its pipeline dropped."""
+    connection = getattr(store, "connection", None)
+    return None if connection is None else export_losses.line(connection)
 
 
 def run_query(fn: Callable[[], Any]) -> Any:

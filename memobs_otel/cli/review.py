@@ -11,10 +11,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..store import losses as export_losses
 from ..store.signals import SIGNALS
 from .common import (
-    console,
+    console, losses_text,
     db_option, days_option, echo_json, fail, fmt_rate, fmt_time, json_option, fmt_date,
     number_at_least, open_store_or_fail, rows_as_json, run_query, user_option,
 )
@@ -74,7 +73,7 @@ def command(db, days, user, signal, min_injections, max_cite_rate, min_wasted_to
             days_back=days, user_id=user, signal_filter=signal,
             min_injections=min_injections, max_cite_rate=max_cite_rate,
             min_wasted_tokens=min_wasted_tokens, include_dismissed=include_dismissed))
-        losses_line = export_losses.line(store.connection)
+        losses_line = losses_text(store)
     if as_json:
         echo_json(rows_as_json(candidates))
         if losses_line:  # beside the JSON, not in it: stdout stays the API's fields

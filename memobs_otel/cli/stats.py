@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..store import losses as export_losses
 from .common import (
-    console,
+    console, losses_text,
     db_option, days_option, echo_json, fmt_rate, fmt_time, json_option, open_store_or_fail,
     rows_as_json, run_query, user_option,
 )
@@ -27,7 +26,7 @@ def command(db, days, user, entity_type, limit, as_json):
     with store:
         stats = run_query(lambda: store.injection_stats(days_back=days, user_id=user,
                                                         entity_type=entity_type))
-        losses_line = export_losses.line(store.connection)
+        losses_line = losses_text(store)
     if as_json:
         echo_json(rows_as_json(stats))
         if losses_line:  # beside the JSON, not in it: stdout stays the API's fields

@@ -124,6 +124,17 @@ def narrow_ddl(database: str, table: str, cluster: str | None = None, ttl_days: 
     ]
 
 
+def distributed_ddl(database: str, table: str, distributed: str, cluster: str) -> str:
+    """A Distributed narrow table over the per-node ones, named after the
+    Distributed traces table memobs reads (``distributed``)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {_ident(database)}.{_ident(narrow_name(distributed))}"
+        f" ON CLUSTER {_ident(cluster)}\nAS {_ident(database)}.{_ident(narrow_name(table))}\n"
+        f"ENGINE = Distributed({_ident(cluster)}, {_ident(database)}, {_ident(narrow_name(table))},"
+        f" cityHash64(EntityType, EntityId))"
+    )
+
+
 def decisions_ddl(database: str, cluster: str | None = None) -> str:
     """The review decisions table: one row per decision, the latest ``written_ns`` wins."""
     on_cluster = f" ON CLUSTER {_ident(cluster)}" if cluster else ""

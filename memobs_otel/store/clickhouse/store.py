@@ -109,6 +109,24 @@ class ClickHouseStore:
         return signals.review(found, start, end, min_injections, max_cite_rate, wanted,
                               min_wasted_tokens, self._decisions(), include_dismissed)
 
+    # -- what only the SQLite file does ---------------------------------------------
+    def purge_user(self, user_id: str) -> dict[str, int]:
+        """Not here: the traces belong to the Collector's table (see the error)."""
+        t = self.target
+        raise ClickHouseError(
+            f"{self.path}: memobs does not delete from the Collector's tables; a ClickHouse admin can: "
+            f"ALTER TABLE {t.qualified} DELETE WHERE SpanAttributes['user.id'] = '<user>' OR "
+            f"arrayExists(a -> a['user.id'] = '<user>', Events.Attributes) "
+            f"(and the same on {narrow_name(t.table)} WHERE UserId = '<user>' if it exists)"
+        )
+
+    def apply_retention(self, *args, **kwargs) -> dict[str, int]:
+        """Not here: retention in ClickHouse is the table's TTL (docs/clickhouse.md)."""
+        raise ClickHouseError(
+            f"{self.path}: retention on ClickHouse is the table's TTL (the exporter's ttl setting); "
+            "keep more than the longest review window: stale needs history beyond it"
+        )
+
     # -- review decisions -------------------------------------------------------
     @property
     def _decisions_table(self) -> str:
