@@ -11,10 +11,12 @@ shed. No timing is asserted: these tests count rows.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -173,3 +175,43 @@ def test_a_stuck_exporter_sheds_and_the_file_counts_it(tmp_path, monkeypatch):
     # --json keeps stdout the API's fields; the line goes to stderr
     result = runner.invoke(main, ["stats", "--db", str(path), "--json"])
     assert result.exit_code == 0 and line in result.stderr and line not in result.stdout
+
+
+def test_a_full_otlp_queue_sheds_at_once_and_the_file_counts_it(tmp_path, monkeypatch):
+    """OTLP must not slow the agent: with an endpoint that never answers, the
+    OTLP queue sheds instead of waiting, every span is either shed or
+    counted unwritten at shutdown, the shed count is stored in the SQLite
+    file configured beside it, and the file itself lost nothing."""
+    server = socket.socket()  # accepts connections, never answers
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "16")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4")
+    monkeypatch.setenv("MEMOBS_SHUTDOWN_TIMEOUT", "1")
+    path = tmp_path / "m.db"
+    handle = memobs.configure(db_path=str(path), otlp_endpoint=f"http://127.0.0.1:{server.getsockname()[1]}")
+    search = search_function()
+    try:
+        for i in range(200):
+            search(i)
+        handle.shutdown()
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    losses = handle.losses()
+    shed = losses["otlp-spans-shed"]
+    assert set(losses) == {"otlp-spans-shed", "otlp-spans-unwritten-at-shutdown"}
+    assert shed + losses["otlp-spans-unwritten-at-shutdown"] == 200
+    assert counts(path) == (200, 200, {"otlp-spans-shed": shed})
+

@@ -70,7 +70,6 @@ DEFAULT_MAX_BLOCK_S = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
 
 
-
 def _env_number(name: str, default: float, minimum: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
