@@ -231,9 +231,17 @@ def test_citation_buffer_stays_within_its_byte_budget_oldest_trace_first():
             assert trace_buffer.held_bytes() == held <= budget, trace_id
             kept_ids = list(trace_buffer._traces)
         assert kept_ids == list(range(200 - len(kept_ids), 200))  # the newest, oldest forgotten first
-        # 3 entities of 2,000 characters, non-ASCII (4 bytes each): ~24 KB a trace
-        per_trace = trace_buffer.held_bytes() // len(kept_ids)
-        assert len(kept_ids) == budget // per_trace == 8
+
+        def size(trace_id):  # what a trace is accounted: 3 entities of 2,000 characters, not ASCII
+            chunk = tuple(f for e in entities(3, 2_000, trace_id) for f in (e.entity_type, e.entity_id, e.content, e.rank))
+            return trace_buffer.TRACE_BYTES + trace_buffer._chunk_bytes(chunk)
+
+        assert size(199) == (trace_buffer.TRACE_BYTES + trace_buffer.CHUNK_BYTES
+                             + 3 * (trace_buffer.ENTITY_SLOTS_BYTES + 3 * trace_buffer.STR_BYTES)
+                             + 3 * 3 + 3 * len("d199-0") + 4 * 3 * 2_000)
+        kept = sum(size(t) for t in kept_ids)
+        assert kept == trace_buffer.held_bytes() <= budget < kept + size(kept_ids[0] - 1)
+        assert len(kept_ids) == 7
         assert trace_buffer.injected_in(1) == []
         assert [e.entity_id for e in trace_buffer.injected_in(199)] == ["d199-0", "d199-1", "d199-2"]
     finally:
