@@ -9,8 +9,11 @@ these tests check that the call returns, they do not time it.
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -95,3 +98,41 @@ def test_both_exporters_share_one_budget(tmp_path, silent_endpoint):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM injections").fetchone() == (10,)
     conn.close()
+
+
+_EXIT_WITHOUT_SHUTDOWN = """
+import sys
+import memobs_otel as memobs
+
+memobs.configure(db_path=sys.argv[1])
+
+@memobs.observe_retrieval(entity_type="fact", store="facts")
+def search(i):
+    return [{"id": f"f{i}", "content": "one fact"}]
+
+for i in range(10):
+    search(i)
+# no handle.shutdown(): the provider's exit handler runs it
+"""
+
+
+def test_exit_without_shutdown_is_bounded_too(tmp_path):
+    """A script that never calls shutdown(): the SDK's exit handler shuts the
+    processors down, within the same budget, while another process holds the lock."""
+    path = tmp_path / "locked.db"
+    memobs.configure(db_path=str(path)).shutdown()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", _EXIT_WITHOUT_SHUTDOWN, str(path)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "MEMOBS_SHUTDOWN_TIMEOUT": str(TIMEOUT_S)})
+        elapsed = time.monotonic() - start
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 0, done.stderr
+    assert "up to 10 span(s) not written" in done.stderr
+    # the interpreter's own start-up and imports are in this figure too
+    assert elapsed < 3 * TIMEOUT_S + 10
