@@ -14,7 +14,7 @@ were changed:
 - an integer past 64 bits (signed): stored as its decimal text;
 - a time (span start/end, event time) past 64 bits: clamped to the largest
   (or smallest) 64-bit value;
-- sequences: element by element.
+- sequences and mappings: element by element.
 
 Every other value, and every other span of the batch, is kept exactly.
 """
@@ -58,6 +58,8 @@ def _value(value: Any, count: _Count) -> Any:
         return str(value)
     if cls is tuple or cls is list:
         return tuple(_value(v, count) for v in value)
+    if cls is dict:  # an OTLP kvlist read by ``memobs ingest``
+        return {_value(k, count): _value(v, count) for k, v in value.items()}
     if isinstance(value, str):  # str subclasses
         return _text(str(value), count)
     if isinstance(value, int) and not isinstance(value, bool):
