@@ -143,3 +143,27 @@ def test_bad_ids_through_configure_and_a_decorated_search(tmp_path):
     assert conn.execute("SELECT COUNT(*) FROM injections WHERE user_id = 'u\ufffd'").fetchone() == (2,)
     assert handle.losses() == {}
     conn.close()
+
+
+def test_a_span_that_cannot_be_stored_even_sanitised_costs_only_itself(tmp_path):
+    """The last resort: the batch written span by span; the one that still
+    fails (here an id that is not a number) is dropped and counted."""
+    from memobs_otel.store.connection import connect_for_write
+    from memobs_otel.store.records import EventRecord, SpanRecord
+    from memobs_otel.store.writer import Writer
+
+    def record(n, trace_id):
+        return SpanRecord(trace_id=trace_id, span_id=n, parent_span_id=None, name=f"s{n}",
+                          kind="INTERNAL", start_ns=T0 + n, end_ns=T0 + n + 1, status="UNSET",
+                          attributes={sc.USER_ID: f"u{n}"},
+                          events=(EventRecord(sc.EVENT_INJECTION, T0 + n, {
+                              sc.ENTITY_TYPE: "fact", sc.ENTITY_ID: f"e{n}", sc.ENTITY_TOKENS: n}),))
+
+    conn = connect_for_write(tmp_path / "m.db")
+    writer = Writer(conn)
+    assert writer.write([record(1, 11), record(2, "not-a-trace-id"), record(3, 13)]) == 2
+    assert (writer.sanitised_values, writer.unwritable_spans) == (0, 1)
+    assert conn.execute("SELECT name, user_id FROM spans ORDER BY pk").fetchall() == [("s1", "u1"), ("s3", "u3")]
+    assert conn.execute("SELECT tokens FROM injections ORDER BY pk").fetchall() == [(1,), (3,)]
+    assert dict(conn.execute("SELECT kind, count FROM export_losses")) == {"spans-export-failed": 1}
+    conn.close()
