@@ -240,3 +240,30 @@ def test_without_a_peer_memobs_span_covers_the_retriever_only(spans, tracer_prov
     assert retrieval.name == "retrieval InMemoryVectorStore"
     assert retrieval.parent.span_id == turn.get_span_context().span_id
     assert len(events(spans)) == K
+
+
+def test_own_span_covers_the_retriever_not_the_callbacks_around_it(spans):
+    """Without a peer, memobs's span starts after the handlers' on_retriever_start and ends before their
+    on_retriever_end: a slow handler (OpenInference's tracer, a LangSmith tracer) is not memobs's time."""
+    import time
+
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Stamps(BaseCallbackHandler):
+        started = ended = None
+
+        def on_retriever_start(self, *args, **kwargs):
+            Stamps.started = time.time_ns()
+
+        def on_retriever_end(self, *args, **kwargs):
+            Stamps.ended = time.time_ns()
+
+    assert memobs.instrument("langchain") == ["langchain"]
+    try:
+        make_store().as_retriever(search_kwargs={"k": K}).invoke("refund policy", config={"callbacks": [Stamps()]})
+    finally:
+        memobs.uninstrument("langchain")
+    (retrieval,) = finished(spans, "retrieval InMemoryVectorStore")
+    assert Stamps.started <= retrieval.start_time
+    assert retrieval.end_time <= Stamps.ended
+    assert len(events(spans)) == K
