@@ -49,14 +49,19 @@ def instrumented():
     memobs.uninstrument("langchain")
 
 
-def make_ensemble():
-    """Two real vector-store retrievers over different stores (different embeddings), fused."""
+def make_ensemble(exporter=None):
+    """Two real vector-store retrievers over different stores (different embeddings), fused.
+
+    With ``exporter``, what memobs recorded of building the stores (their writes) is cleared.
+    """
     stores = []
     for size in (32, 48):
         store = InMemoryVectorStore(DeterministicFakeEmbedding(size=size))
         store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
         stores.append(store)
     members = [stores[0].as_retriever(search_kwargs={"k": 2}), stores[1].as_retriever(search_kwargs={"k": 3})]
+    if exporter is not None:
+        exporter.clear()
     return ensemble.EnsembleRetriever(retrievers=members, weights=[0.5, 0.5]), members
 
 
@@ -106,7 +111,7 @@ def check(spans, docs, member_ids):
 
 def test_ensemble_recorded_once(spans, instrumented):
     ids, member_ids = reference("free shipping")
-    retriever, _ = make_ensemble()
+    retriever, _ = make_ensemble(spans)
     docs = retriever.invoke("free shipping")
     assert [d.id for d in docs] == ids
     assert len(ids) < sum(map(len, member_ids))  # the members overlap: counting them would double
@@ -115,7 +120,7 @@ def test_ensemble_recorded_once(spans, instrumented):
 
 def test_ensemble_async(spans, instrumented):
     ids, member_ids = reference("gift cards")
-    retriever, _ = make_ensemble()
+    retriever, _ = make_ensemble(spans)
     docs = asyncio.run(retriever.ainvoke("gift cards"))
     assert [d.id for d in docs] == ids
     check(spans, docs, member_ids)
@@ -124,7 +129,7 @@ def test_ensemble_async(spans, instrumented):
 def test_ensemble_batch_one_recording_per_input(spans, instrumented):
     queries = ["refunds", "support hours"]
     refs = [reference(q) for q in queries]
-    retriever, _ = make_ensemble()
+    retriever, _ = make_ensemble(spans)
     results = retriever.batch(queries)
     assert [[d.id for d in docs] for docs in results] == [ids for ids, _ in refs]
     outers = finished(spans, "retrieval EnsembleRetriever")
@@ -141,7 +146,7 @@ def test_ensemble_error_recorded_and_raised(spans, instrumented):
         def _get_relevant_documents(self, query, *, run_manager):
             raise LookupError("index offline")
 
-    retriever = ensemble.EnsembleRetriever(retrievers=[make_ensemble()[1][0], Broken()], weights=[0.5, 0.5])
+    retriever = ensemble.EnsembleRetriever(retrievers=[make_ensemble(spans)[1][0], Broken()], weights=[0.5, 0.5])
     with pytest.raises(LookupError, match="index offline"):
         retriever.invoke("refunds")
     (outer,) = finished(spans, "retrieval EnsembleRetriever")

@@ -88,9 +88,12 @@ def peer(request, spans, tracer_provider):
         BaseCallbackManager.__init__ = init
 
 
-def make_store():
+def make_store(exporter=None):
+    """The store; with ``exporter``, what memobs recorded of building it (its writes) is cleared."""
     store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
     store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
+    if exporter is not None:
+        exporter.clear()
     return store
 
 
@@ -148,14 +151,14 @@ def check_one_call(exporter, store, query, peer, trace_id=None):
 
 
 def test_invoke_one_trace_one_retriever_span(peer, spans):
-    store = make_store()
+    store = make_store(spans)
     answer = TEXTS[top_ids(store, "refund policy")[0]]
     assert make_chain(store, [answer]).invoke("refund policy") == answer
     check_one_call(spans, store, "refund policy", peer)
 
 
 def test_invoke_inside_a_user_span_cites(peer, spans, tracer_provider):
-    store = make_store()
+    store = make_store(spans)
     first = top_ids(store, "refund policy")[0]
     answer = TEXTS[first]
     with tracer_provider.get_tracer("agent").start_as_current_span("agent turn") as turn:
@@ -171,7 +174,7 @@ def test_invoke_inside_a_user_span_cites(peer, spans, tracer_provider):
 
 
 def test_ainvoke_one_trace_one_retriever_span_and_cites(peer, spans, tracer_provider):
-    store = make_store()
+    store = make_store(spans)
     first = top_ids(store, "gift cards")[0]
     answer = TEXTS[first]
 
@@ -195,7 +198,7 @@ def test_batch_same_traces_as_without_memobs_and_one_retriever_span_per_input(pe
     memobs or not. Each batch runs in a copy of the context, as OpenLLMetry
     leaves its contexts attached after the call.
     """
-    store = make_store()
+    store = make_store(spans)
     queries = ["refund policy", "support hours", "free shipping"]
     answers = [TEXTS[top_ids(store, q)[0]] for q in queries]
 
@@ -228,7 +231,7 @@ def test_without_a_peer_memobs_span_covers_the_retriever_only(spans, tracer_prov
     """No other instrumentation: memobs's own RETRIEVER span, a child of the current span."""
     assert memobs.instrument("langchain") == ["langchain"]
     try:
-        store = make_store()
+        store = make_store(spans)
         answer = TEXTS[top_ids(store, "refund policy")[0]]
         with tracer_provider.get_tracer("agent").start_as_current_span("agent turn") as turn:
             make_chain(store, [answer]).invoke("refund policy")
@@ -260,7 +263,8 @@ def test_own_span_covers_the_retriever_not_the_callbacks_around_it(spans):
 
     assert memobs.instrument("langchain") == ["langchain"]
     try:
-        make_store().as_retriever(search_kwargs={"k": K}).invoke("refund policy", config={"callbacks": [Stamps()]})
+        retriever = make_store(spans).as_retriever(search_kwargs={"k": K})
+        retriever.invoke("refund policy", config={"callbacks": [Stamps()]})
     finally:
         memobs.uninstrument("langchain")
     (retrieval,) = finished(spans, "retrieval InMemoryVectorStore")
