@@ -129,10 +129,14 @@ def _now() -> str:
 # (type "memory"); recording the record as well would list every mem0 memory twice in
 # the inventory, once per type. Caller's top-level package -> the memobs framework.
 _OWNERS = {"mem0": "mem0"}
+# Writes only: LangChain's vector store and LlamaIndex's index record their own writes
+# (memobs_langchain.writes, memobs_llamaindex.writes) under the ids their retrievers use;
+# their reads need nothing (the retriever's span makes the client's span nested).
+_WRITE_OWNERS = {**_OWNERS, "langchain_chroma": "langchain", "llama_index": "llamaindex"}
 _OWN_FRAMES = frozenset(("memobs_otel", "memobs_chroma", "wrapt"))
 
 
-def _owned_call() -> bool:
+def _owned_call(write: bool = False) -> bool:
     """Is the collection being called by a framework that memobs records itself, right now?"""
     frame = sys._getframe(1)
     while frame is not None:
@@ -140,9 +144,10 @@ def _owned_call() -> bool:
         if top not in _OWN_FRAMES:
             break
         frame = frame.f_back
-    if frame is None or top not in _OWNERS:
+    owners = _WRITE_OWNERS if write else _OWNERS
+    if frame is None or top not in owners:
         return False
-    owner = frameworks().get(_OWNERS[top])
+    owner = frameworks().get(owners[top])
     return owner is not None and owner.is_instrumented
 
 
@@ -208,7 +213,7 @@ class ChromaInstrumentor(Instrumentor):
 
     def _write_wrapper(self, record: Callable) -> Callable:
         def wrapper(wrapped, instance, args, kwargs):
-            if not config.settings.enabled or guard.safe_invoke("chroma caller", _owned_call, default=True):
+            if not config.settings.enabled or guard.safe_invoke("chroma caller", _owned_call, True, default=True):
                 return wrapped(*args, **kwargs)
             result = wrapped(*args, **kwargs)
             guard.safe_invoke("chroma write", record, instance, args, kwargs, result)
@@ -217,7 +222,7 @@ class ChromaInstrumentor(Instrumentor):
 
     def _awrite_wrapper(self, record: Callable) -> Callable:
         async def wrapper(wrapped, instance, args, kwargs):
-            if not config.settings.enabled or guard.safe_invoke("chroma caller", _owned_call, default=True):
+            if not config.settings.enabled or guard.safe_invoke("chroma caller", _owned_call, True, default=True):
                 return await wrapped(*args, **kwargs)
             result = await wrapped(*args, **kwargs)
             guard.safe_invoke("chroma write", record, instance, args, kwargs, result)

@@ -64,6 +64,10 @@ Options (``memobs.instrument("langchain", ...)``):
   name is used);
 - ``operation``: ``"retrieval"`` (default) or ``"search_memory"``.
 
+Vector store writes (``add_documents``, ``add_texts``, ``delete`` and their
+async forms) are recorded as writes, and ``memobs_langchain.snapshot(vector_store)``
+records what a store holds (an inventory): see ``writes``.
+
 ``memobs.uninstrument("langchain")`` restores the original methods.
 """
 
@@ -78,8 +82,9 @@ from memobs_otel.recording import RetrievalSpec
 
 from . import runs, scores
 from .package import _instruments
+from .writes import VectorStoreWrites, snapshot
 
-__all__ = ["LangChainInstrumentor"]
+__all__ = ["LangChainInstrumentor", "snapshot"]
 
 
 def _top_k(retriever: Any, kwargs: dict) -> int | None:
@@ -105,6 +110,7 @@ class LangChainInstrumentor(Instrumentor):
         self.store: str | Callable | None = None
         self.operation = semconv.OPERATION_RETRIEVAL
         self._specs: dict[str, RetrievalSpec] = {}
+        self._writes = VectorStoreWrites(self)
 
     def _instrument(self, entity_type: str | Callable = "document", store: str | Callable | None = None,
                     operation: str = semconv.OPERATION_RETRIEVAL, **options: Any) -> None:
@@ -134,9 +140,11 @@ class LangChainInstrumentor(Instrumentor):
             cls = pending.pop()
             self._patch_scores(cls)
             pending.extend(cls.__subclasses__())
+        self._writes.instrument(VectorStore)  # add/delete as writes (writes.py)
 
     def _uninstrument(self) -> None:
         self._score_classes.clear()
+        self._writes.uninstrument()
 
     # --- vector store scores ------------------------------------------------
 

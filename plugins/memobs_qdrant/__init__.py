@@ -114,10 +114,14 @@ def _int(value: Any) -> int | None:
 # (type "memory"); recording the point as well would list every mem0 memory twice in
 # the inventory, once per type. Caller's top-level package -> the memobs framework.
 _OWNERS = {"mem0": "mem0"}
+# Writes only: LangChain's vector store and LlamaIndex's index record their own writes
+# (memobs_langchain.writes, memobs_llamaindex.writes) under the ids their retrievers use;
+# their reads need nothing (the retriever's span makes the client's span nested).
+_WRITE_OWNERS = {**_OWNERS, "langchain_qdrant": "langchain", "llama_index": "llamaindex"}
 _OWN_FRAMES = frozenset(("memobs_otel", "memobs_qdrant", "wrapt"))
 
 
-def _owned_call() -> bool:
+def _owned_call(write: bool = False) -> bool:
     """Is the client being called by a framework that memobs records itself, right now?"""
     frame = sys._getframe(1)
     while frame is not None:
@@ -125,9 +129,10 @@ def _owned_call() -> bool:
         if top not in _OWN_FRAMES:
             break
         frame = frame.f_back
-    if frame is None or top not in _OWNERS:
+    owners = _WRITE_OWNERS if write else _OWNERS
+    if frame is None or top not in owners:
         return False
-    owner = frameworks().get(_OWNERS[top])
+    owner = frameworks().get(owners[top])
     return owner is not None and owner.is_instrumented
 
 
@@ -197,7 +202,7 @@ class QdrantInstrumentor(Instrumentor):
 
     def _write_wrapper(self, record: Callable) -> Callable:
         def wrapper(wrapped, instance, args, kwargs):
-            if not config.settings.enabled or guard.safe_invoke("qdrant caller", _owned_call, default=True):
+            if not config.settings.enabled or guard.safe_invoke("qdrant caller", _owned_call, True, default=True):
                 return wrapped(*args, **kwargs)
             result = wrapped(*args, **kwargs)
             guard.safe_invoke("qdrant write", record, args, kwargs)
@@ -206,7 +211,7 @@ class QdrantInstrumentor(Instrumentor):
 
     def _awrite_wrapper(self, record: Callable) -> Callable:
         async def wrapper(wrapped, instance, args, kwargs):
-            if not config.settings.enabled or guard.safe_invoke("qdrant caller", _owned_call, default=True):
+            if not config.settings.enabled or guard.safe_invoke("qdrant caller", _owned_call, True, default=True):
                 return await wrapped(*args, **kwargs)
             result = await wrapped(*args, **kwargs)
             guard.safe_invoke("qdrant write", record, args, kwargs)
