@@ -9,7 +9,9 @@ a row a person has dealt with, ``--include-dismissed`` shows those too
 from __future__ import annotations
 
 import click
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from ..store.signals import SIGNALS
 from .common import (
@@ -27,18 +29,21 @@ def _signals(ctx, param, values):
 
 
 def render_review(candidates, title: str, limit: int = 0) -> None:
-    """Print the review queue as a table (shared with ``memobs demo``)."""
-    table = Table(title=title)
-    for name, justify in (("score", "right"), ("type", "left"), ("id", "left"), ("title", "left"),
-                          ("signals", "left"), ("inj", "right"), ("cite rate", "right"),
-                          ("wasted tok", "right"), ("last modified", "left"), ("action", "left")):
-        table.add_column(name, justify=justify, overflow="fold" if name in ("id", "action") else "ellipsis")
+    """Print the review queue as a table (shared with ``memobs demo``).
+
+    Seven columns so that a 100-column terminal shows every id whole (ids
+    and actions fold, never cut): the last one says what to do, then the
+    entity's title."""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for name, justify in (("score", "right"), ("entity", "left"), ("signals", "left"), ("inj", "right"),
+                          ("cited", "right"), ("wasted", "right"), ("action / title", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
     shown = candidates[:limit] if limit else candidates
     for c in shown:
         action = c.action + (" (dismissed)" if c.dismissed else "")
-        table.add_row(str(c.score), c.entity_type, c.entity_id, c.title[:40], ", ".join(c.signals),
+        table.add_row(str(c.score), f"{c.entity_type}/{c.entity_id}", "\n".join(c.signals),
                       str(c.injection_count), fmt_rate(c.citation_rate), f"{c.wasted_tokens:,}",
-                      fmt_date(c.last_modified_at), action)
+                      Text(action) + Text("\n" + c.title[:60], style="dim"))
     out = console()
     out.print(table)
     if len(shown) < len(candidates):
