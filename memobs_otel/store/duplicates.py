@@ -194,7 +194,7 @@ def minhash_neighbours(values: Sequence[bytes]) -> dict[bytes, list[tuple[bytes,
     n = len(distinct)
     if n < 2:
         return {}
-    seen: set[tuple[int, int]] = set()
+    seen: set[int] = set()  # verified pairs, as a * n + b (a < b): twins share many bands
     result: dict[bytes, list[tuple[bytes, float]]] = defaultdict(list)
     width = BAND_SLOTS // 2  # bytes: two 4-bit slots a byte
     positions = range(n)
@@ -206,9 +206,8 @@ def minhash_neighbours(values: Sequence[bytes]) -> dict[bytes, list[tuple[bytes,
         last = dict(zip(keys, positions))
         if len(last) == n:
             continue
-        shared = list(compress(positions, map(ne, map(last.__getitem__, keys), positions)))
         buckets: dict[bytes, list[int]] = {}
-        for i in shared:
+        for i in compress(positions, map(ne, map(last.__getitem__, keys), positions)):
             key = keys[i]
             members = buckets.get(key)
             if members is None:
@@ -218,7 +217,7 @@ def minhash_neighbours(values: Sequence[bytes]) -> dict[bytes, list[tuple[bytes,
         for members in buckets.values():
             for x, a in enumerate(members):
                 for b in members[x + 1 :]:
-                    pair = (a, b) if a < b else (b, a)
+                    pair = a * n + b if a < b else b * n + a
                     if pair in seen:
                         continue
                     seen.add(pair)
