@@ -87,7 +87,8 @@ def test_dismiss_hides_until_a_new_signal_or_until_passes(agent):
     store.dismiss("pb", "a-snippet", signals=["high_cost_low_cite"], now=datetime(2025, 5, 20))
     assert [c[0] for c in queue(store)] == ["old"]
     later = datetime(2025, 9, 1, tzinfo=UTC)
-    assert [(c[0], c[1]) for c in queue(store, now=later) if c[0] == "a-snippet"] == [("a-snippet", ["stale"])]
+    assert [(c[0], c[1], c[4]) for c in queue(store, now=later) if c[0] == "a-snippet"] == [
+        ("a-snippet", ["stale"], "archive or delete: not injected since 2025-05-12")]
     # until: hidden before, back from that instant on
     store.dismiss("pb", "old", until=date(2025, 6, 15), now=datetime(2025, 5, 20))
     assert "old" not in [c[0] for c in queue(store)]
