@@ -64,7 +64,8 @@ EVENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("EntityId", "String", _attr(sc.ENTITY_ID)),
     ("UserId", "String", _attr_or_span(sc.USER_ID)),
     ("SessionId", "String", _attr_or_span(sc.SESSION_ID)),
-    ("TraceId", "String", "TraceId"),
+    # only citations are counted by trace: other rows keep it empty (smaller narrow table)
+    ("TraceId", "String", f"if(ev.Name = '{sc.EVENT_CITATION}', TraceId, '')"),
     ("Tokens", "Int64", _TOKENS_EXPR),
     ("ContentHash", "String", _attr(sc.ENTITY_CONTENT_HASH)),
     ("SimHash", "String", _attr(sc.ENTITY_SIMHASH)),
