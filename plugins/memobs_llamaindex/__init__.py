@@ -52,6 +52,11 @@ or a callable given the retriever), ``operation`` (``"retrieval"`` default, or
 Chat memory: the chat history a chat engine reads from its memory and puts
 in the prompt is recorded too, one injection per message: see
 ``chat_memory.py``.
+
+Index inserts and deletes (``insert``, ``insert_nodes``, ``delete_ref_doc``,
+``delete_nodes``) are recorded as writes under the same stable ids, and
+``memobs_llamaindex.snapshot(index)`` records the nodes an index holds (an
+inventory): see ``writes.py``.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ from memobs_otel.recording import RetrievalSpec
 
 from .package import _instruments
 
-__all__ = ["LlamaIndexInstrumentor"]
+__all__ = ["LlamaIndexInstrumentor", "snapshot"]
 
 
 def _query_text(args: tuple, kwargs: dict) -> str | None:
@@ -143,6 +148,9 @@ class LlamaIndexInstrumentor(Instrumentor):
         from .chat_memory import wrap_chat_memory  # the chat history engines inject (chat_memory.py)
 
         wrap_chat_memory(self, chat_entity_type)
+        from .writes import IndexWrites  # index inserts and deletes as writes (writes.py)
+
+        IndexWrites(self).instrument()
 
     def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
         store = self.store
@@ -152,6 +160,14 @@ class LlamaIndexInstrumentor(Instrumentor):
             store = type(retriever).__name__
         spec = RetrievalSpec(self.entity_type, store, self.operation)
         return spec, _query_text(args, kwargs), _top_k(retriever), nodes_as_entities, None
+
+
+def snapshot(index: Any, entity_type: Any = None, *, store: str | None = None,
+             complete: bool = True) -> int | None:
+    """Record the nodes ``index`` holds as an inventory: see ``writes.snapshot``."""
+    from .writes import snapshot as _snapshot
+
+    return _snapshot(index, entity_type, store=store, complete=complete)
 
 
 @memobs.hookimpl
