@@ -1,6 +1,6 @@
 """``memobs clickhouse-schema``: the optional narrow table, its view, the decisions table.
 
-    memobs clickhouse-schema                                   # otel.otel_traces, one node
+    memobs clickhouse-schema                                   # default.otel_traces, one node
     memobs clickhouse-schema --table otel.otel_traces_local --cluster main \\
         --distributed otel_traces                              # a sharded cluster
     memobs clickhouse-schema | clickhouse-client --multiquery  # apply it
@@ -29,14 +29,14 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def _split(table: str) -> tuple[str, str]:
     database, _, name = table.rpartition(".")
-    database = database or "otel"
+    database = database or "default"  # the exporter's default database
     if not _NAME.match(name) or not _NAME.match(database):
         fail(f"--table {table!r}: expected [database.]table (letters, digits, _)")
     return database, name
 
 
 @click.command("clickhouse-schema")
-@click.option("--table", "table", default="otel.otel_traces", show_default=True, metavar="[DB.]T",
+@click.option("--table", "table", default="default.otel_traces", show_default=True, metavar="[DB.]T",
               help="The traces table the Collector's clickhouse exporter writes (per node on a cluster).")
 @click.option("--cluster", "cluster", default=None, metavar="C", help="Add ON CLUSTER C to every statement.")
 @click.option("--distributed", "distributed", default=None, metavar="T",

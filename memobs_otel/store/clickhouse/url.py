@@ -5,10 +5,9 @@
     clickhouse://user:password@host:8123/db?table=otel_traces
     clickhouses://user:password@host:8443/db?table=otel_traces    (HTTPS)
 
-``table`` defaults to ``otel_traces`` (the Collector's ``clickhouse``
-exporter's default), the database to ``default`` for a server URL and
-``otel`` for chdb (the exporter's default database) unless ``table`` names
-one. On a cluster, name the Distributed table. The password may be left
+``table`` defaults to ``otel_traces`` and the database to ``default``
+(the Collector's ``clickhouse`` exporter's defaults) unless ``table`` or,
+for a server, the URL's path names one. On a cluster, name the Distributed table. The password may be left
 out of the URL and given in ``MEMOBS_CLICKHOUSE_PASSWORD`` (a URL ends up
 in shell history). Anything that is not such a URL is a SQLite path.
 """
@@ -89,7 +88,7 @@ def parse(url: str) -> Target:
         path = unquote(parts.path)
         if not path or path == "/":
             raise BadStoreURL(f"{_safe(url)}: no folder given (chdb:///path/to/dir)")
-        return Target("chdb", db_in_table or "otel", name, path=path)
+        return Target("chdb", db_in_table or "default", name, path=path)
     if not parts.hostname:
         raise BadStoreURL(f"{_safe(url)}: no host (clickhouse://user:password@host:8123/database)")
     database = unquote(parts.path.strip("/")) or "default"
