@@ -8,6 +8,7 @@ mem0 memories (offline, as in test_mem0.py) into a real SQLite file.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -21,8 +22,12 @@ from memobs_otel import config
 from memobs_otel import semconv as sc
 from memobs_otel.exporters import SQLiteSpanExporter
 from memobs_otel.fingerprint import hamming, minhash, minhash_similarity, normalise, simhash, simhash_hex
+from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.duplicates import minhash_neighbours
+from memobs_otel.store.records import EventRecord
 from memobs_otel.store.schema import MIGRATIONS, applied_migrations, migrate
+from memobs_otel.store.writer import write_records
+from store_scenarios import search_span, write_file
 
 from test_mem0 import instrumented, memory  # noqa: F401  (fixtures: real mem0, offline)
 
@@ -185,3 +190,32 @@ def test_m007_upgrades_an_m006_file_and_readers_of_older_files_work(tmp_path):
     assert [r[1] for r in conn.execute("PRAGMA table_info(review_decisions)")] == [
         "entity_type", "entity_id", "signals", "until_ns", "note", "decided_ns"]
     assert migrate(conn) == []
+
+
+def test_writer_on_a_file_before_m007_drops_the_minhash_and_keeps_the_rest(tmp_path):
+    """Old layouts are still written (tests build them; a reader never upgrades): the MinHash has
+    no column there, so it is left out and every other value is stored; after m007 it is kept."""
+
+    def event(eid, text, rank):
+        return EventRecord(sc.EVENT_INJECTION, 10**18 + rank, {
+            sc.ENTITY_TYPE: "memory", sc.ENTITY_ID: eid, sc.ENTITY_RANK: rank, sc.ENTITY_TOKENS: 5,
+            sc.ENTITY_CONTENT_HASH: f"{rank:032x}", sc.ENTITY_SIMHASH: simhash_hex(simhash(text)),
+            sc.ENTITY_MINHASH: minhash(text).hex()})
+
+    rng = random.Random(3)
+    first = [search_span(rng, "u1", "s1", 10**18, 10**18 + 10, [event("a", "prefers a window seat", 0)])]
+    path = tmp_path / "m006.db"
+    write_file(path, first, 10, migrations=MIGRATIONS[:6]).close()
+    conn = sqlite3.connect(path)
+    assert "minhash" not in {r[1] for r in conn.execute("PRAGMA table_info(entities)")}
+    assert conn.execute("SELECT entity_id, tokens FROM injections JOIN entities e ON e.pk = entity_pk").fetchall() == [
+        ("a", 5)]
+    conn.close()
+    second = [search_span(rng, "u1", "s2", 10**18 + 20, 10**18 + 30,
+                          [event("a", "prefers a window seat", 0), event("b", "prefers window seats", 1)])]
+    conn = connect_for_write(path)  # applies m007
+    write_records(conn, second)
+    stored = dict(conn.execute("SELECT entity_id, minhash FROM entities").fetchall())
+    assert stored == {"a": minhash("prefers a window seat"), "b": minhash("prefers window seats")}
+    assert conn.execute("SELECT COUNT(*), COUNT(minhash) FROM injections").fetchone() == (3, 2)
+    conn.close()
