@@ -1,20 +1,54 @@
 """Citations: which injected memories did the answer actually use?
 
-    answer = llm.invoke(prompt)
-    cited = memobs.record_answer(answer)     # [("document", "d3"), ...]
+    with memobs.context(session_id=chat_id):      # the turn
+        answer = chain.invoke(question)
+        cited = memobs.record_answer(answer)     # [("document", "d3"), ...]
 
 ``memobs.record_answer(text)`` looks at the entities injected earlier in the
-*same trace* (kept in memory by ``memobs_otel.trace_buffer``, content
+same *turn* (kept in memory by ``memobs_otel.trace_buffer``, content
 included, even with content capture off — nothing leaves the process), runs
 every ``memobs_detect_citations`` hook, keeps the highest score per entity,
-records one ``memobs.citation`` event per cited entity on the current span
-and returns the cited ``(entity_type, entity_id)`` keys, in injection order.
-Call it inside the span (or a child of the span) that did the retrieval —
-typically your agent's request span. An agent with no span around its turn
-can call it right after the turn: outside any span it looks at the
-retrievals made in the current context (thread or asyncio task) since the
-previous ``record_answer``. It never raises; with nothing injected it
-returns ``[]``.
+records one ``memobs.citation`` event per cited entity and returns the cited
+``(entity_type, entity_id)`` keys, in injection order. It never raises;
+with nothing injected it returns ``[]``.
+
+**The turn** is the current trace, and also the innermost ``memobs.context``
+block. A block is what makes citations work when the retrievals are not in
+the caller's trace — an LCEL chain with no span of yours around it (each
+retriever call is then a trace of its own), ``RunnableParallel``,
+``batch``, a LlamaIndex query or chat engine, retrievals in threads the
+framework's pool runs: everything retrieved inside the block counts, in any
+trace, in any thread started inside it. Without a block, the turn is the
+current trace (your agent's request span around the retrieval and the
+answer). With neither a block nor a span, nothing is recorded and a message
+saying so (with the fix: wrap the turn in ``memobs.context``) is logged once.
+
+What memobs can and cannot tell apart:
+
+- one block per request or conversation turn separates them, also when they
+  run at the same time, and also inside one span of yours: an answer does
+  not see what a sibling block retrieved in the same trace (it does see what
+  enclosing and nested blocks retrieved);
+- ``chain.batch([...])`` inside one block is **one** turn: memobs cannot
+  know which input's answer used which input's documents, so an answer may
+  be credited with a document retrieved for another input of the batch.
+  To keep the items apart, give each its own block, e.g.
+  ``RunnableLambda(answer_one).batch(questions)`` where ``answer_one`` opens
+  ``memobs.context`` around ``chain.invoke`` and ``record_answer``;
+- without any block, retrievals in traces other than the current one are
+  not seen.
+
+**Where the events go**: on the current span when it is recording (your
+agent's span); else on one span of their own per answer (``cite_memory``,
+with the block's ids and ``gen_ai.conversation.id``).
+
+**Duplicates**: when several injected entities have the same content (the
+same text — for memories longer than ``trace_buffer.MAX_CONTENT_CHARS``,
+the same beginning), at most one of them is cited: the one a marker names
+(or a plugin cites by another method than overlap), else the higher-ranked
+(lower ``memobs.entity.rank``; on a tie the one injected first). Overlap
+cannot tell copies apart, and crediting each copy would make a duplicate
+look useful.
 
 Two detectors are built in:
 
@@ -56,9 +90,14 @@ from typing import Any, Iterable
 from opentelemetry import trace
 
 from . import config, guard, plugins, semconv, trace_buffer
+from .context import current_turns
 from .fingerprint import shingles
 from .hookspecs import hookimpl
-from .recording import cite
+from .recording import _memory_span_ids, cite
+
+NO_TURN_MESSAGE = ("memobs: record_answer() called with neither a span nor a memobs.context around it, "
+                   "so memobs cannot tell which retrievals belong to this answer; nothing recorded. "
+                   "Wrap the turn (the retrieval and the answer) in `with memobs.context(...):`")
 
 DEFAULT_MARKER_PATTERN = r"\[(?P<type>[A-Za-z][\w.-]*):(?P<id>[^\[\]\s]+)\]"
 ANY_TYPE_PREFIX = "mem"
@@ -183,36 +222,71 @@ def _merge(results: list, known: dict[tuple[str, str], int]) -> dict[tuple[str, 
                 guard.log_once("citation result", message="memobs: a citation detector returned something "
                                                           "that is not a Citation; ignored")
                 continue
-            if key not in known:  # only what was injected in this trace can be cited
+            if key not in known:  # only what was injected in this turn can be cited
                 continue
             if key not in best or score > best[key].score:
                 best[key] = Citation(key[0], key[1], method, score)
     return best
 
 
+def _one_per_content(best: dict[tuple[str, str], Citation], entities: list) -> None:
+    """Of cited entities with the same content, keep one (see the module docstring)."""
+    groups: dict[str, list[tuple[tuple, int, tuple[str, str]]]] = {}
+    for position, entity in enumerate(entities):
+        key = (entity.entity_type, entity.entity_id)
+        citation = best.get(key)
+        if citation is not None and entity.content:
+            named = citation.method != semconv.CITATION_OVERLAP
+            # best first: named by the answer, then higher-ranked, then injected first
+            groups.setdefault(entity.content, []).append(((not named, entity.rank, position), position, key))
+    for members in groups.values():
+        if len(members) > 1:
+            members.sort()
+            named = [key for (unnamed, _, _), _, key in members if not unnamed]
+            keep = set(named) if named else {members[0][2]}
+            for _, _, key in members:
+                if key not in keep:
+                    del best[key]
+
+
 def _record_answer(text: Any) -> list[tuple[str, str]]:
     if not isinstance(text, str) or not text:
         return []
-    span_context = trace.get_current_span().get_span_context()
-    if span_context.is_valid:
-        entities = trace_buffer.injected_in(span_context.trace_id)
-    else:  # no span around the turn: the retrievals since the last answer in this context
-        entities = [e for trace_id in trace_buffer.take_pending() for e in trace_buffer.injected_in(trace_id)]
+    current = trace.get_current_span()
+    span_context = current.get_span_context()
+    trace_id = span_context.trace_id if span_context.is_valid else 0
+    turns = current_turns()
+    if not trace_id and not turns:
+        guard.log_once("record_answer without a turn", message=NO_TURN_MESSAGE)
+        return []
+    entities = trace_buffer.turn_entities(trace_id, turns)
     if not entities:
         return []
     plugins.load_plugins()
     order = {(e.entity_type, e.entity_id): i for i, e in enumerate(entities)}
     results = plugins.call_hook("memobs_detect_citations", answer=text, entities=entities)
     best = _merge(results, order)
+    _one_per_content(best, entities)
     cited = sorted(best, key=order.__getitem__)
-    for key in cited:
-        citation = best[key]
-        cite(citation.entity_type, citation.entity_id, method=citation.method, score=citation.score)
+    if not cited:
+        return cited
+    if current.is_recording():
+        _cite_all(best, cited)
+    else:  # one span of the turn's own for the answer's citations
+        span = config.get_tracer().start_span(semconv.CITE_SPAN_NAME, attributes=_memory_span_ids())
+        with trace.use_span(span, end_on_exit=True):
+            _cite_all(best, cited)
     return cited
 
 
+def _cite_all(best: dict[tuple[str, str], Citation], cited: list[tuple[str, str]]) -> None:
+    for key in cited:
+        citation = best[key]
+        cite(citation.entity_type, citation.entity_id, method=citation.method, score=citation.score)
+
+
 def record_answer(text: str) -> list[tuple[str, str]]:
-    """Record a citation for each entity injected in this trace that ``text`` cites.
+    """Record a citation for each entity injected in this turn that ``text`` cites.
 
     Returns the cited ``(entity_type, entity_id)`` keys in injection order.
     Never raises.

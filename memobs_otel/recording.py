@@ -17,6 +17,16 @@ Rules kept here, once:
 - past the SDK's per-span event limit the remaining events go on child spans
   named ``memobs.injection.overflow``: no entity is silently dropped;
 - content (and the query text) is exported only with content capture on;
+- what UIs show: retrieval and memory spans are of kind CLIENT (as the GenAI
+  conventions define them) and carry ``gen_ai.conversation.id`` (the
+  session id); a retrieval span lists its first ``MAX_RETRIEVAL_DOCUMENTS``
+  documents twice — as OpenInference's ``retrieval.documents.{i}.*``
+  (id, score, ``metadata``: JSON of the title, lifecycle fields and a
+  plugin's ``source_id``) for Phoenix, and as one JSON ``output.value``
+  (``output.mime_type`` ``application/json``) for UIs that show only a
+  span's input and output (MLflow, Langfuse). On another
+  instrumentation's span (``begin_retrieval(span=...)``) these two are set
+  only where that span has none of its own;
 - a result that is a one-shot iterator (generator, ``map``, a stream, an
   async generator) is never read here: the caller gets a transparent proxy
   that hands over every item lazily, and each item is recorded as the caller
@@ -26,6 +36,7 @@ Rules kept here, once:
 
 from __future__ import annotations
 
+import json
 import threading
 from contextvars import ContextVar
 from time import time_ns
@@ -36,7 +47,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import config, guard, plugins, semconv as sc, streaming, trace_buffer
-from .context import current_ids
+from .context import current_ids, current_turns
 from .entities import Entity, attribute_value, extract_entities
 
 _in_retrieval: ContextVar[bool] = ContextVar("memobs_in_retrieval", default=False)
@@ -53,13 +64,16 @@ _LIFECYCLE = (
 # the span attribute keys of the listed documents, by rank
 _DOCUMENT_KEYS = tuple(
     tuple(f"{sc.RETRIEVAL_DOCUMENT_PREFIX}.{i}.{name}"
-          for name in (sc.RETRIEVAL_DOCUMENT_ID, sc.RETRIEVAL_DOCUMENT_SCORE, sc.RETRIEVAL_DOCUMENT_CONTENT))
+          for name in (sc.RETRIEVAL_DOCUMENT_ID, sc.RETRIEVAL_DOCUMENT_SCORE, sc.RETRIEVAL_DOCUMENT_CONTENT,
+                       sc.RETRIEVAL_DOCUMENT_METADATA))
     for i in range(sc.MAX_RETRIEVAL_DOCUMENTS))
 _ENTITY_TYPE, _ENTITY_ID, _ENTITY_TOKENS = sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_TOKENS
 _ENTITY_CONTENT_HASH, _ENTITY_SIMHASH, _ENTITY_CONTENT = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CONTENT
 _ENTITY_MINHASH = sc.ENTITY_MINHASH
 _ENTITY_SCORE, _ENTITY_RANK = sc.ENTITY_SCORE, sc.ENTITY_RANK
 _ENTITY_TOKENS_ESTIMATED = sc.ENTITY_TOKENS_ESTIMATED
+_METADATA_FIELDS = tuple(field for field, _ in _LIFECYCLE)
+_OUTPUT_KEYS = (sc.OUTPUT_VALUE, sc.OUTPUT_MIME_TYPE)
 _QUERY_KWARGS = ("query", "q", "text", "input", "question", "query_str")
 _TOP_K_KWARGS = ("k", "top_k", "limit", "similarity_top_k")
 
@@ -115,8 +129,82 @@ def _retrieval_attributes(spec: RetrievalSpec, query: str | None, top_k: int | N
         attrs[sc.GEN_AI_REQUEST_TOP_K] = top_k
     if query is not None and config.settings.capture_content:
         attrs[sc.INPUT_VALUE] = query
-    attrs.update(current_ids())
+        attrs[sc.GEN_AI_RETRIEVAL_QUERY_TEXT if spec.operation == sc.OPERATION_RETRIEVAL
+              else sc.GEN_AI_MEMORY_QUERY_TEXT] = query
+    ids = current_ids()
+    if ids:
+        attrs.update(ids)
+        session = ids.get(sc.SESSION_ID)
+        if session is not None:
+            attrs[sc.GEN_AI_CONVERSATION_ID] = session
     return attrs
+
+
+def _memory_span_ids() -> dict:
+    """The memobs.context ids of a memory span (write, citation): plus gen_ai.conversation.id."""
+    ids = current_ids()
+    session = ids.get(sc.SESSION_ID)
+    return {**ids, sc.GEN_AI_CONVERSATION_ID: session} if session is not None else dict(ids)
+
+
+def document_metadata(entity: Entity) -> dict | None:
+    """What ``retrieval.documents.{i}.document.metadata`` and ``output.value`` show of an
+    entity beside its id and score: title, lifecycle fields, a plugin's ``source_id``."""
+    found = None
+    for field in _METADATA_FIELDS:
+        value = getattr(entity, field)
+        if value is not None:
+            if found is None:
+                found = {}
+            found[field] = value
+    extra = entity.metadata
+    if extra:
+        for key in sc.DOCUMENT_METADATA_KEYS:
+            value = extra.get(key) if isinstance(extra, dict) else None
+            if value is not None:
+                if found is None:
+                    found = {}
+                found[key] = attribute_value(value)
+    return found
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _document_listing(entities, first_rank: int, capture: bool, span_attrs: dict, documents: list) -> None:
+    """The ``retrieval.documents.{i}.*`` attributes of ``entities`` (ranked from ``first_rank``,
+    up to ``MAX_RETRIEVAL_DOCUMENTS``) into ``span_attrs``, their ``output.value`` entries
+    into ``documents``."""
+    rank = first_rank
+    for entity in entities:
+        if rank >= sc.MAX_RETRIEVAL_DOCUMENTS:
+            return
+        id_key, score_key, content_key, metadata_key = _DOCUMENT_KEYS[rank]
+        doc: dict[str, Any] = {"id": entity.entity_id}
+        span_attrs[id_key] = entity.entity_id
+        if entity.score is not None:
+            span_attrs[score_key] = doc["score"] = entity.score
+        if capture:
+            span_attrs[content_key] = doc["content"] = entity.content
+        metadata = document_metadata(entity)
+        if metadata:
+            doc["metadata"] = metadata
+            span_attrs[metadata_key] = _json(metadata)
+        documents.append(doc)
+        rank += 1
+
+
+def _output_attributes(documents: list) -> dict:
+    return {sc.OUTPUT_VALUE: _json(documents), sc.OUTPUT_MIME_TYPE: sc.MIME_JSON}
+
+
+def _keep_peer_values(span, span_attrs: dict) -> None:
+    """On another instrumentation's span: its own output and document metadata stand."""
+    present = getattr(span, "attributes", None) or {}
+    for key in [key for key in span_attrs if key in present
+                and (key in _OUTPUT_KEYS or key.endswith(sc.RETRIEVAL_DOCUMENT_METADATA))]:
+        del span_attrs[key]
 
 
 def _event_limit(span) -> int | None:
@@ -189,21 +277,22 @@ def entity_event_attributes(entity: Entity, measurement, capture: bool, ids: dic
 
 
 def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, nested: bool,
-                     own_span: bool) -> None:
-    """Put ``entities`` on ``span``: span attributes (own spans) and one event each."""
+                     own_span: bool, peer: bool = False) -> None:
+    """Put ``entities`` on ``span``: span attributes (own spans) and one event each.
+
+    ``peer``: the span is another instrumentation's (see ``_keep_peer_values``)."""
     settings = config.settings
     capture = settings.capture_content
     # Span attributes are gathered and set in one call: the SDK takes its
     # lock and re-validates on every set_attribute, ~20 of them per call.
     span_attrs: dict[str, Any] = {}
     if own_span:
-        span_attrs[sc.GEN_AI_MEMORY_RECORD_COUNT] = len(entities)
-        for (id_key, score_key, content_key), entity in zip(_DOCUMENT_KEYS, entities):
-            span_attrs[id_key] = entity.entity_id
-            if entity.score is not None:
-                span_attrs[score_key] = entity.score
-            if capture:
-                span_attrs[content_key] = entity.content
+        span_attrs[sc.MEMOBS_RECORD_COUNT] = len(entities)
+        documents: list = []
+        _document_listing(entities, 0, capture, span_attrs, documents)
+        span_attrs.update(_output_attributes(documents))
+        if peer:
+            _keep_peer_values(span, span_attrs)
     if nested:
         span_attrs[sc.MEMOBS_NESTED] = True
         _set_attributes(span, span_attrs)
@@ -571,7 +660,7 @@ def _start(spec: RetrievalSpec, args: tuple, kwargs: dict, query: str | None, to
     if top_k is None:
         top_k = guess_top_k(kwargs)
     nested = _in_retrieval.get()
-    span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.INTERNAL,
+    span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.CLIENT,
                                           attributes=_retrieval_attributes(spec, query, top_k))
     token = otel_context.attach(trace.set_span_in_context(span))
     return _Active(span, token, _in_retrieval.set(True), nested)
@@ -619,6 +708,8 @@ class _StreamRecorder:
     def __init__(self, span, spec: RetrievalSpec, nested: bool, entities_of) -> None:
         self.span, self.spec, self.nested, self.entities_of = span, spec, nested, entities_of
         self.ids = current_ids()  # the memobs.context of the call, not of whoever consumes
+        self.turns = current_turns()
+        self.documents: list = []  # output.value's entries, set at close
         self.lock = threading.Lock()
         self.done = False
         self.rank = 0  # entities taken so far
@@ -672,15 +763,9 @@ class _StreamRecorder:
             if self.done:
                 return
             span_attrs: dict[str, Any] = {}
+            _document_listing(entities, self.rank, capture, span_attrs, self.documents)
             for entity in entities:
                 entity.rank = self.rank
-                if self.rank < sc.MAX_RETRIEVAL_DOCUMENTS:
-                    id_key, score_key, content_key = _DOCUMENT_KEYS[self.rank]
-                    span_attrs[id_key] = entity.entity_id
-                    if entity.score is not None:
-                        span_attrs[score_key] = entity.score
-                    if capture:
-                        span_attrs[content_key] = entity.content
                 self.rank += 1
             if span_attrs:
                 _set_attributes(self.span, span_attrs)
@@ -693,7 +778,7 @@ class _StreamRecorder:
             self.tokens += total
             self.estimated = self.estimated or estimated
             self._put(events, call_hooks, clean)
-        trace_buffer.remember(self.span.get_span_context().trace_id, entities)
+        trace_buffer.remember(self.span.get_span_context().trace_id, entities, self.turns)
 
     def _put(self, events: list[dict], shared: bool, clean: bool) -> None:
         """The events on the span while it has room, then on overflow children of ``limit`` each."""
@@ -734,7 +819,7 @@ class _StreamRecorder:
             if exc is not None:
                 span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
                 span.set_status(Status(StatusCode.ERROR))
-            totals: dict[str, Any] = {sc.GEN_AI_MEMORY_RECORD_COUNT: self.rank}
+            totals: dict[str, Any] = {sc.MEMOBS_RECORD_COUNT: self.rank, **_output_attributes(self.documents)}
             if not self.nested:
                 totals[sc.MEMOBS_INJECTION_COUNT] = self.injected
                 totals[sc.MEMOBS_INJECTION_TOKENS] = self.tokens
@@ -834,7 +919,7 @@ def begin_retrieval(spec: RetrievalSpec, query: str | None = None, top_k: int | 
     attributes = _retrieval_attributes(spec, query, top_k)
     if span is None:
         own = True
-        span = config.get_tracer().start_span(spec.span_name, context=parent, kind=SpanKind.INTERNAL,
+        span = config.get_tracer().start_span(spec.span_name, context=parent, kind=SpanKind.CLIENT,
                                               attributes=attributes)  # the kind _start uses
     else:
         own = False
@@ -860,7 +945,8 @@ def end_retrieval(retrieval: Retrieval, spec: RetrievalSpec, result: Any = None,
                     span.set_status(Status(StatusCode.ERROR))
             else:
                 entities = _extract(entities_of(result) if entities_of is not None else result, spec)
-                _record_entities(span, entities, spec, nested=retrieval.nested, own_span=True)
+                _record_entities(span, entities, spec, nested=retrieval.nested, own_span=True,
+                                 peer=not retrieval.own)
     finally:
         try:
             _in_retrieval.reset(retrieval.nested_token)
@@ -879,7 +965,7 @@ def _record_injection(entities: Any, entity_type, store, operation) -> None:
     if current.is_recording():
         _record_entities(current, found, spec, nested=False, own_span=False)
         return
-    span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.INTERNAL,
+    span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.CLIENT,
                                           attributes=_retrieval_attributes(spec, None, None))
     try:
         _record_entities(span, found, spec, nested=False, own_span=True)
@@ -926,10 +1012,10 @@ def _record_write(entity_type: str, entity_id: Any, op: str, fields: dict) -> No
                                     plugins.has_impls("memobs_entity_attributes"))
     attrs[sc.WRITE_OP] = op
     name = sc.WRITE_SPAN_NAMES[op]
-    span_attrs = {sc.GEN_AI_OPERATION_NAME: name, **ids}
+    span_attrs = {sc.GEN_AI_OPERATION_NAME: name, **_memory_span_ids()}
     if store:
         span_attrs[sc.GEN_AI_MEMORY_STORE_ID] = str(store)
-    span = config.get_tracer().start_span(name, kind=SpanKind.INTERNAL, attributes=span_attrs)
+    span = config.get_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
     try:
         span.add_event(sc.EVENT_WRITE, attrs)
     finally:
@@ -955,7 +1041,7 @@ def _cite(entity_type: str, entity_id: Any, method: str, score: float) -> None:
     if current.is_recording():
         current.add_event(sc.EVENT_CITATION, attrs)
         return
-    span = config.get_tracer().start_span(sc.CITE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=current_ids())
+    span = config.get_tracer().start_span(sc.CITE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=_memory_span_ids())
     try:
         span.add_event(sc.EVENT_CITATION, attrs)
     finally:

@@ -13,8 +13,14 @@ the same constants, so a name changes here or nowhere.
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_MEMORY_STORE_ID = "gen_ai.memory.store.id"
 GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
-GEN_AI_MEMORY_RECORD_COUNT = "gen_ai.memory.record.count"
 GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"  # = session.id, on retrieval and memory spans
+# the query text, only with content capture on: retrieval / search_memory
+GEN_AI_RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"
+GEN_AI_MEMORY_QUERY_TEXT = "gen_ai.memory.query.text"
+# how many documents the call returned: not a GenAI convention name, so memobs's own
+MEMOBS_RECORD_COUNT = "memobs.record.count"
+GEN_AI_MEMORY_RECORD_COUNT = MEMOBS_RECORD_COUNT  # the constant's old name (the value was gen_ai.*)
 
 OPERATION_SEARCH_MEMORY = "search_memory"
 OPERATION_RETRIEVAL = "retrieval"
@@ -22,10 +28,18 @@ OPERATION_RETRIEVAL = "retrieval"
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 OPENINFERENCE_KIND_RETRIEVER = "RETRIEVER"
 INPUT_VALUE = "input.value"  # the query text; only with content capture on
+# the documents as one JSON list (id, score, metadata; content only with capture on),
+# for UIs that show only a span's input and output (MLflow, Langfuse)
+OUTPUT_VALUE = "output.value"
+OUTPUT_MIME_TYPE = "output.mime_type"
+MIME_JSON = "application/json"
 RETRIEVAL_DOCUMENT_PREFIX = "retrieval.documents"
 RETRIEVAL_DOCUMENT_ID = "document.id"
 RETRIEVAL_DOCUMENT_SCORE = "document.score"
 RETRIEVAL_DOCUMENT_CONTENT = "document.content"
+RETRIEVAL_DOCUMENT_METADATA = "document.metadata"  # JSON: title, lifecycle fields, source_id
+# entity metadata keys a plugin sets that go into document.metadata too (LlamaIndex: the node's source)
+DOCUMENT_METADATA_KEYS = ("source_id",)
 MAX_RETRIEVAL_DOCUMENTS = 32  # documents listed as span attributes
 
 MEMOBS_INJECTION_COUNT = "memobs.injection.count"
@@ -89,9 +103,11 @@ CITATION_OVERLAP = "overlap"
 
 WRITE_OP = "memobs.write.op"
 WRITE_OPS = ("create", "update", "delete", "archive")
-# span name per write op; an archive is an update whose status is "archived"
+# span name (and gen_ai.operation.name) per write op, as the GenAI memory conventions
+# name them: create and update are both an upsert, update_memory; an archive is an
+# update whose status is "archived"
 WRITE_SPAN_NAMES = {
-    "create": "create_memory",
+    "create": "update_memory",
     "update": "update_memory",
     "delete": "delete_memory",
     "archive": "update_memory",

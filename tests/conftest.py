@@ -68,3 +68,37 @@ def finished(exporter, name=None):
 def events(exporter, name="memobs.injection"):
     """All events called ``name`` across finished spans, as attribute dicts."""
     return [dict(e.attributes) for s in exporter.get_finished_spans() for e in s.events if e.name == name]
+
+
+_METADATA_ORDER = ("created_at", "updated_at", "status", "version", "parent_id", "superseded_by", "title",
+                   "source_id")
+
+
+def listed(docs, content=None):
+    """What a retrieval span lists of its documents beside their id and score, for UIs: each
+    one's ``document.metadata`` JSON and the ``output.value`` JSON. ``docs``: ``(id, score,
+    metadata)`` with metadata a dict of title, lifecycle fields (plain or ``memobs.entity.*``
+    keys) and ``source_id``, or None; ``content``: the documents' contents (capture on)."""
+    import json
+
+    def dumps(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    attrs, output = {}, []
+    for n, (doc_id, score, metadata) in enumerate(docs):
+        doc = {"id": doc_id}
+        if score is not None:
+            doc["score"] = score
+        if content is not None:
+            doc["content"] = content[n]
+        plain = {key.removeprefix("memobs.entity."): value for key, value in (metadata or {}).items()}
+        ordered = {key: plain[key] for key in _METADATA_ORDER if plain.get(key) is not None}
+        if ordered:
+            doc["metadata"] = ordered
+            if n < 32:
+                attrs[f"retrieval.documents.{n}.document.metadata"] = dumps(ordered)
+        if n < 32:
+            output.append(doc)
+    attrs["output.value"] = dumps(output)
+    attrs["output.mime_type"] = "application/json"
+    return attrs

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from conftest import events, finished, listed
 
 # memobs.instrument() with no target imports every installed framework, mem0 included
 os.environ["MEM0_TELEMETRY"] = "False"
@@ -111,7 +111,7 @@ def check_adds(spans, store, before):
             assert between(write.pop("memobs.entity.created_at"), before)  # the time of the call
     assert writes == [{"memobs.entity.type": "document", "memobs.entity.id": rid, **measured(TEXTS[rid]),
                        **LIFECYCLE[rid], "memobs.write.op": "create"} for rid in IDS]
-    assert [s.name for s in finished(spans)] == ["create_memory"] * 3
+    assert [s.name for s in finished(spans)] == ["update_memory"] * 3
     assert {s.attributes["gen_ai.memory.store.id"] for s in finished(spans)} == {store}
 
 
@@ -126,10 +126,11 @@ def check_query(spans, result, store):
         "gen_ai.data_source.id": store,
         "openinference.span.kind": "RETRIEVER",
         "gen_ai.request.top_k": 3,
-        "gen_ai.memory.record.count": 3,
+        "memobs.record.count": 3,
         "memobs.injection.count": 3,
         "memobs.injection.tokens": sum(len(ENC.encode_ordinary(TEXTS[rid])) for rid in IDS),
         "memobs.tokenizer": "tiktoken/cl100k_base",
+        **listed([(rid, distance, LIFECYCLE[rid]) for rid, distance in got]),
     }
     for n, (rid, distance) in enumerate(got):
         attrs[f"retrieval.documents.{n}.document.id"] = rid
@@ -223,7 +224,7 @@ def test_upsert_update_delete(spans, instrumented, notes):
     for span in (first, second):
         assert (span.name, dict(span.attributes), list(span.events)) == (
             "delete_memory", {"gen_ai.operation.name": "delete_memory", "gen_ai.memory.store.id": notes.name,
-                              "gen_ai.memory.record.count": 1}, [])
+                              "memobs.record.count": 1}, [])
     assert [(e["memobs.entity.id"], e["memobs.write.op"]) for e in events(spans, "memobs.entity.write")] == [
         ("n4", "delete")]
     assert notes.count() == 0
@@ -398,7 +399,8 @@ def test_langchain_retriever_over_chroma_counted_once(spans, kb_store):
     assert inner.name == f"retrieval {name}" and inner.parent.span_id == outer.context.span_id
     attrs = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": name,
              "openinference.span.kind": "RETRIEVER", "gen_ai.request.top_k": 2,
-             "gen_ai.memory.record.count": 2, "memobs.retrieval.nested": True}
+             "memobs.record.count": 2, "memobs.retrieval.nested": True,
+             **listed([(rid, score, {"created_at": "2024-05-01T00:00:00Z"}) for rid, score in reference])}
     for n, (rid, score) in enumerate(reference):
         attrs[f"retrieval.documents.{n}.document.id"] = rid
         attrs[f"retrieval.documents.{n}.document.score"] = score
@@ -444,7 +446,7 @@ def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_pa
         finally:
             memobs.uninstrument("mem0")
         # one write per mem0 call and mem0's search alone: no Chroma span, no "document" entity
-        assert [s.name for s in finished(spans)] == ["create_memory", "search_memory prefs", "delete_memory"]
+        assert [s.name for s in finished(spans)] == ["update_memory", "search_memory prefs", "delete_memory"]
         assert {e["memobs.entity.type"] for e in events(spans) + events(spans, "memobs.entity.write")} == {"memory"}
 
         spans.clear()  # mem0 not instrumented: its calls to the collection are recorded as Chroma's
@@ -463,7 +465,7 @@ def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_pa
     # mem0's search, then the get its update makes first
     assert [(e["memobs.entity.type"], e["memobs.entity.id"], e["memobs.entity.content_hash"]) for e in events(spans)] \
         == [("document", record_id, content_hash("Vegetarian"))] * 2
-    assert [s.name for s in finished(spans)] == ["create_memory", "retrieval prefs", "retrieval prefs",
+    assert [s.name for s in finished(spans)] == ["update_memory", "retrieval prefs", "retrieval prefs",
                                                  "update_memory"]
 
 

@@ -102,7 +102,6 @@ def test_bad_pattern_falls_back_to_the_default(spans, tracer_provider):
 
 
 def test_outside_a_trace_or_without_injections(spans, tracer_provider):
-    trace_buffer.take_pending()
     assert memobs.record_answer("[mem:f1]") == []
     with tracer_provider.get_tracer("test").start_as_current_span("agent"):
         assert memobs.record_answer("[mem:f1]") == []
@@ -146,20 +145,24 @@ def test_kill_switch(spans, tracer_provider, monkeypatch):
     assert events(spans, "memobs.citation") == []
 
 
-def test_without_a_span_cites_retrievals_since_the_last_answer(spans):
-    """An agent that opens no span of its own: search, answer, search, answer."""
-    trace_buffer.take_pending()
+def test_without_a_span_a_memobs_context_is_the_turn(spans):
+    """An agent that opens no span of its own: each turn in a memobs.context block."""
 
     @memobs.observe_retrieval(entity_type="fact", store="facts")
     def search(ids):
         return [{"id": i, "content": f"content of {i}"} for i in ids]
 
-    search(["a1", "a2"])
-    search(["b1"])
-    assert memobs.record_answer("Per [mem:a2] and [mem:b1].") == [("fact", "a2"), ("fact", "b1")]
+    with memobs.context(session_id="s1"):
+        search(["a1", "a2"])
+        search(["b1"])  # a second trace: the block holds both
+        assert memobs.record_answer("Per [mem:a2] and [mem:b1].") == [("fact", "a2"), ("fact", "b1")]
     # the next turn only sees its own retrievals
-    search(["c1"])
-    assert memobs.record_answer("Per [mem:a2] and [mem:c1].") == [("fact", "c1")]
-    assert memobs.record_answer("[mem:c1]") == []
+    with memobs.context(session_id="s1"):
+        search(["c1"])
+        assert memobs.record_answer("Per [mem:a2] and [mem:c1].") == [("fact", "c1")]
     cited = [(e["memobs.entity.id"], e["memobs.citation.method"]) for e in events(spans, "memobs.citation")]
     assert cited == [("a2", "marker"), ("b1", "marker"), ("c1", "marker")]
+    # each answer's citations on one span of its own, with the block's ids
+    cite_spans = [s for s in spans.get_finished_spans() if s.name == "cite_memory"]
+    assert [len(s.events) for s in cite_spans] == [2, 1]
+    assert all(dict(s.attributes) == {"session.id": "s1", "gen_ai.conversation.id": "s1"} for s in cite_spans)

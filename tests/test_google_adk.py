@@ -83,7 +83,7 @@ def test_add_session_and_search(spans, instrumented):
         for rank, (m, text) in enumerate(zip(found.memories, (text1, text2)))
     ]
     write1, write2, search = finished(spans)
-    assert (write1.name, write1.attributes["gen_ai.memory.store.id"]) == ("create_memory", "InMemoryMemoryService")
+    assert (write1.name, write1.attributes["gen_ai.memory.store.id"]) == ("update_memory", "InMemoryMemoryService")
     assert search.name == "search_memory InMemoryMemoryService"
     assert search.attributes["user.id"] == "alice"
     assert search.attributes["memobs.injection.count"] == 2

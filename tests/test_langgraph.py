@@ -103,7 +103,7 @@ def test_get_put_update_delete(spans, instrumented):
         {"memobs.entity.type": "memory", "memobs.entity.id": "memories/alice:food", "memobs.write.op": "create",
          **measured("Vegetarian, no mushrooms")},
     ]
-    assert [s.name for s in finished(spans)] == ["create_memory", "create_memory"]
+    assert [s.name for s in finished(spans)] == ["update_memory", "update_memory"]
     assert finished(spans)[0].attributes["gen_ai.memory.store.id"] == "InMemoryStore"
 
     spans.clear()
@@ -170,7 +170,7 @@ def test_async_methods(spans, instrumented):
     assert [e["memobs.write.op"] for e in events(spans, "memobs.entity.write")] == ["create", "update", "delete"]
     text = "Has a dog called Rex and a cat"
     assert events(spans) == [injected(hits[0], 0, text), injected(item, 0, text)]
-    assert [s.name for s in finished(spans)] == ["create_memory", "update_memory", "search_memory InMemoryStore",
+    assert [s.name for s in finished(spans)] == ["update_memory", "update_memory", "search_memory InMemoryStore",
                                                  "search_memory InMemoryStore", "delete_memory"]
 
 
@@ -264,7 +264,7 @@ def test_async_sqlite_store(spans, instrumented, tmp_path):
     hits = asyncio.run(run())
     assert [e["memobs.write.op"] for e in events(spans, "memobs.entity.write")] == ["create", "delete"]
     assert events(spans) == [injected(hits[0], 0, as_json({"text": "Drinks green tea"}))]
-    assert [s.name for s in finished(spans)] == ["create_memory", "search_memory AsyncSqliteStore", "delete_memory"]
+    assert [s.name for s in finished(spans)] == ["update_memory", "search_memory AsyncSqliteStore", "delete_memory"]
 
 
 def test_sqlite_store_embedded_fields_come_from_text_fields():

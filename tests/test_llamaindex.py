@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 
 import pytest
@@ -117,14 +118,19 @@ def test_retrieve_exact_events(spans, instrumented, index):
         "gen_ai.data_source.id": "VectorIndexRetriever",
         "openinference.span.kind": "RETRIEVER",
         "gen_ai.request.top_k": 3,
-        "gen_ai.memory.record.count": 3,
+        "memobs.record.count": 3,
         "memobs.injection.count": 3,
         "memobs.injection.tokens": sum(len(ENC.encode_ordinary(prompt_text(i))) for i, _ in ref),
         "memobs.tokenizer": "tiktoken/cl100k_base",
+        "output.mime_type": "application/json",
     }
+    metadata = {"updated_at": "2024-06-01T12:00:00Z"}
     for n, (i, s) in enumerate(ref):
         attrs[f"retrieval.documents.{n}.document.id"] = i
         attrs[f"retrieval.documents.{n}.document.score"] = s
+        attrs[f"retrieval.documents.{n}.document.metadata"] = json.dumps(metadata, separators=(",", ":"))
+    attrs["output.value"] = json.dumps([{"id": i, "score": s, "metadata": metadata} for i, s in ref],
+                                       separators=(",", ":"))
     assert dict(span.attributes) == attrs
 
 

@@ -100,7 +100,7 @@ def test_add_search_update_delete(spans, instrumented, memory):
         {"memobs.entity.type": "memory", "memobs.entity.id": dog_id, "memobs.write.op": "create",
          "user.id": "alice", **measured("My dog is called Rex")},
     ]
-    assert [s.name for s in finished(spans)] == ["create_memory", "create_memory"]
+    assert [s.name for s in finished(spans)] == ["update_memory", "update_memory"]
     assert finished(spans)[0].attributes["gen_ai.memory.store.id"] == "prefs"
 
     spans.clear()

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from conftest import events, finished, listed
 
 # memobs.instrument() with no target imports every installed framework, mem0 included
 os.environ["MEM0_TELEMETRY"] = "False"
@@ -109,10 +109,11 @@ def check_query(spans, response, top_k=3):
         "gen_ai.data_source.id": "notes",
         "openinference.span.kind": "RETRIEVER",
         "gen_ai.request.top_k": top_k,
-        "gen_ai.memory.record.count": 3,
+        "memobs.record.count": 3,
         "memobs.injection.count": 3,
         "memobs.injection.tokens": sum(len(ENC.encode_ordinary(TEXTS[pid])) for pid, _ in got),
         "memobs.tokenizer": "tiktoken/cl100k_base",
+        **listed([(pid, score, LIFECYCLE[pid]) for pid, score in got]),
     }
     for n, (pid, score) in enumerate(got):
         attrs[f"retrieval.documents.{n}.document.id"] = pid
@@ -312,7 +313,8 @@ def test_langchain_retriever_over_qdrant_counted_once(spans):
     assert inner.name == "retrieval kb" and inner.parent.span_id == outer.context.span_id
     attrs = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb",
              "openinference.span.kind": "RETRIEVER", "gen_ai.request.top_k": 2,
-             "gen_ai.memory.record.count": 2, "memobs.retrieval.nested": True}
+             "memobs.record.count": 2, "memobs.retrieval.nested": True,
+             **listed([(pid, score, {"created_at": "2024-05-01T00:00:00Z"}) for pid, score in reference])}
     for n, (pid, score) in enumerate(reference):
         attrs[f"retrieval.documents.{n}.document.id"] = pid
         attrs[f"retrieval.documents.{n}.document.score"] = score
@@ -355,7 +357,7 @@ def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_pa
             memobs.uninstrument("mem0")
         memory_id = added["results"][0]["id"]
         # one write per mem0 call and mem0's search alone: no Qdrant span, no "document" entity
-        assert [s.name for s in finished(spans)] == ["create_memory", "search_memory prefs", "delete_memory"]
+        assert [s.name for s in finished(spans)] == ["update_memory", "search_memory prefs", "delete_memory"]
         assert {e["memobs.entity.type"] for e in events(spans) + events(spans, "memobs.entity.write")} == {"memory"}
 
         spans.clear()  # mem0 not instrumented: its calls to the client are recorded as Qdrant's

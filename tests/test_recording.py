@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import inspect
 
 import pytest
@@ -91,7 +92,7 @@ def expected_span_attributes(n_docs=2, tokens=None, top_k=None):
         "gen_ai.operation.name": "search_memory",
         "gen_ai.memory.store.id": "playbooks",
         "openinference.span.kind": "RETRIEVER",
-        "gen_ai.memory.record.count": n_docs,
+        "memobs.record.count": n_docs,
         "memobs.injection.count": n_docs,
         "memobs.injection.tokens": tokens if tokens is not None else sum(ntok(d["content"]) for d in DOCS[:n_docs]),
         "memobs.tokenizer": "tiktoken/cl100k_base",
@@ -101,6 +102,10 @@ def expected_span_attributes(n_docs=2, tokens=None, top_k=None):
     for i, doc in enumerate(DOCS[:n_docs]):
         attrs[f"retrieval.documents.{i}.document.id"] = doc["id"]
         attrs[f"retrieval.documents.{i}.document.score"] = doc["score"]
+    # the documents as JSON for UIs that read only a span's output (no content: capture is off)
+    attrs["output.value"] = json.dumps([{"id": d["id"], "score": d["score"]} for d in DOCS[:n_docs]],
+                                       separators=(",", ":"))
+    attrs["output.mime_type"] = "application/json"
     return attrs
 
 
@@ -108,7 +113,7 @@ def test_sync_function_span_and_events_exact(spans):
     assert search_playbooks("refund", k=2) == DOCS
     (span,) = finished(spans)
     assert span.name == "search_memory playbooks"
-    assert span.kind.name == "INTERNAL"
+    assert span.kind.name == "CLIENT"  # the GenAI conventions' kind for retrieval and memory spans
     assert dict(span.attributes) == expected_span_attributes(top_k=2)
     assert [e.name for e in span.events] == ["memobs.injection", "memobs.injection"]
     assert events(spans) == [
@@ -247,7 +252,7 @@ def test_nested_retrieval_counts_once(spans):
     assert inner_span.parent.span_id == outer_span.context.span_id
     assert inner_span.events == ()
     assert inner_span.attributes["memobs.retrieval.nested"] is True
-    assert inner_span.attributes["gen_ai.memory.record.count"] == 2
+    assert inner_span.attributes["memobs.record.count"] == 2
     assert [e["memobs.entity.id"] for e in events(spans)] == ["a"]
 
 
@@ -275,7 +280,7 @@ def test_record_write_and_cite(spans):
     memobs.record_write("playbook", "pb-3", "upsert")  # bad op: logged, not recorded, no raise
     memobs.cite("playbook", "pb-1")
     names = [s.name for s in finished(spans)]
-    assert names == ["create_memory", "delete_memory", "update_memory", "cite_memory"]
+    assert names == ["update_memory", "delete_memory", "update_memory", "cite_memory"]
     writes = events(spans, "memobs.entity.write")
     assert writes[0] == {
         "memobs.entity.type": "playbook", "memobs.entity.id": "pb-1",
@@ -373,9 +378,10 @@ def test_fast_events_equal_add_event(spans, monkeypatch):
     assert len(fast) == 4 and all(t is BoundedAttributes for span in fast for _, _, t, *_ in span[4])
     assert ("memobs.entity.content", "First memory with a lifecycle.") in fast[3][4][0][1]
     # the span attributes set after the call, in the order the SDK keeps them
-    assert [key for key, _ in fast[1][1]][-7:] == [
-        "gen_ai.memory.record.count", "retrieval.documents.0.document.id",
-        "retrieval.documents.0.document.score", "retrieval.documents.1.document.id",
+    assert [key for key, _ in fast[1][1]][-10:] == [
+        "memobs.record.count", "retrieval.documents.0.document.id",
+        "retrieval.documents.0.document.score", "retrieval.documents.0.document.metadata",
+        "retrieval.documents.1.document.id", "output.value", "output.mime_type",
         "memobs.injection.count", "memobs.injection.tokens", "memobs.tokenizer"]
 
 
@@ -495,7 +501,7 @@ def test_a_hook_sees_span_attributes_set_before_it_and_the_totals_follow(spans, 
         def memobs_entity_attributes(self, entity, attributes):
             from opentelemetry import trace
 
-            seen.append(dict(trace.get_current_span().attributes).get("gen_ai.memory.record.count"))
+            seen.append(dict(trace.get_current_span().attributes).get("memobs.record.count"))
 
     with registered(Peek()):
         fast, public = _record_both_ways(monkeypatch, spans, lambda: search_playbooks("refund", k=2))
