@@ -17,7 +17,7 @@ Exporters, each behind memobs's own batching span processor
 - SQLite (``db_path``, default ``memobs.db``; ``None`` turns it off). When
   the queue is full the thread ending a span waits for room (backpressure)
   instead of dropping it; only an exporter stuck for
-  ``MEMOBS_EXPORT_BLOCK_TIMEOUT`` seconds (default 5) makes it shed spans,
+  ``MEMOBS_EXPORT_BLOCK_TIMEOUT`` seconds (default 10) makes it shed spans,
   and what it sheds is counted in the file (``export_losses``);
 - OTLP, when ``otlp_endpoint`` is given or ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
   ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set. ``otlp_protocol`` (or

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from time import monotonic as _monotonic
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping
 
@@ -85,6 +86,7 @@ class Writer:
         self.retries = retries
         self.entities = EntityCache()
         self._resource: tuple[Any, dict, str] = (None, {}, "{}")  # last resource, its copy, JSON
+        self.lock_wait_s = 0.0  # how long the last transaction waited for the write lock
         self.sanitised_values = 0  # values stored altered so far (see sanitise.py)
         self.unwritable_spans = 0  # spans dropped: not storable even sanitised
 
@@ -137,7 +139,9 @@ class Writer:
 
     def _transaction(self, spans: list, source: SpanSource, losses: Mapping[str, int] | None = None) -> int:
         conn = self.conn
+        start = _monotonic()
         conn.execute("BEGIN IMMEDIATE")
+        self.lock_wait_s = _monotonic() - start  # > 0: another writer held the file
         try:
             self.entities.sync(conn)
             inserted = _write(conn, spans, source, self.entities, self._resource_json) if spans else 0
