@@ -48,6 +48,16 @@ Content (the text, the query) is exported only with content capture on; the
 hashes and token counts always are. For ``get`` the span's query is the
 entity id looked up.
 
+Inventory: ``memobs_langgraph.snapshot(store, ("memories", "alice"))`` (or
+``await asnapshot(...)`` for the async stores) records every item under the
+namespace prefix through ``memobs.record_inventory``, read page by page with
+the store's own ``batch``/``abatch`` (a ``SearchOp`` without query, TTL not
+refreshed): not recorded as a search, nothing counted as injected. It is
+complete for that prefix: an item memobs knew there (written or inventoried
+under the same store name, id ``"memories/alice:..."`` or
+``"memories/alice/...:..."``) and missing from it is marked deleted; other
+namespaces are untouched. The empty prefix ``()`` is the whole store.
+
 Options (``memobs.instrument("langgraph", ...)``): ``entity_type`` (default
 ``"memory"``, or a callable on each entity), ``store`` (a string, or a
 callable given the store), ``fields`` (paths overriding the store's index
@@ -67,7 +77,7 @@ from memobs_otel.recording import RetrievalSpec, record_write
 from .package import _instruments
 from .text import embedded_text, entity_id, store_paths
 
-__all__ = ["LangGraphInstrumentor"]
+__all__ = ["LangGraphInstrumentor", "asnapshot", "snapshot"]
 
 _KIND = "langgraph store"
 
@@ -228,6 +238,76 @@ class LangGraphInstrumentor(Instrumentor):
         identifier = entity_id(namespace, key)
         record_write(self._entity_type_for(identifier, None), identifier, "delete",
                      store=self._store_name(store), updated_at=_now())
+
+
+# --- inventory ------------------------------------------------------------------
+
+PAGE = 1000  # items per SearchOp page
+
+
+def _snapshot_setup(store: Any, namespace_prefix: Sequence[str], entity_type: Any, store_name: str | None):
+    from memobs_otel.instrumentation import frameworks
+
+    owner = guard.safe_invoke(_KIND, lambda: frameworks().get("langgraph"))
+    reader = owner if owner is not None and owner.is_instrumented else LangGraphInstrumentor()
+    prefix = tuple(str(label) for label in namespace_prefix)
+    joined = "/".join(prefix)
+    prefixes = (f"{joined}:", f"{joined}/") if prefix else None
+    return (reader, prefix, reader.entity_type if entity_type is None else entity_type,
+            store_name or reader._store_name(store), prefixes)
+
+
+def _page_op(prefix: tuple, offset: int):
+    from langgraph.store.base import SearchOp
+
+    return SearchOp(prefix, None, PAGE, offset, None, False)
+
+
+def snapshot(store: Any, namespace_prefix: Sequence[str] = (), *, entity_type: Any = None,
+             store_name: str | None = None, complete: bool = True) -> int | None:
+    """Record every item under ``namespace_prefix`` as an inventory (see the module
+    docstring). Returns the number recorded, or ``None`` (memobs disabled, or a
+    failure: logged once). Never raises."""
+    from memobs_otel.inventory import record_inventory
+
+    setup = guard.safe_invoke(_KIND, _snapshot_setup, store, namespace_prefix, entity_type, store_name)
+    if setup is None:
+        return None
+    reader, prefix, entity_type, name, prefixes = setup
+
+    def items():
+        offset = 0
+        while True:
+            page = store.batch([_page_op(prefix, offset)])[0]
+            yield from reader._items(store, list(page))
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+    return record_inventory(items(), entity_type, name, complete, id_prefixes=prefixes)
+
+
+async def asnapshot(store: Any, namespace_prefix: Sequence[str] = (), *, entity_type: Any = None,
+                    store_name: str | None = None, complete: bool = True) -> int | None:
+    """``snapshot`` for the async stores: the pages are read with ``abatch``, then recorded."""
+    from memobs_otel.inventory import record_inventory
+
+    setup = guard.safe_invoke(_KIND, _snapshot_setup, store, namespace_prefix, entity_type, store_name)
+    if setup is None:
+        return None
+    reader, prefix, entity_type, name, prefixes = setup
+    found: list = []
+    offset = 0
+    try:
+        while True:
+            page = (await store.abatch([_page_op(prefix, offset)]))[0]
+            found.extend(reader._items(store, list(page)))
+            if len(page) < PAGE:
+                break
+            offset += PAGE
+    except Exception as exc:  # noqa: BLE001 - never break the caller; a partial list is not complete
+        guard.log_once(_KIND, exc)
+        return None
+    return record_inventory(found, entity_type, name, complete, id_prefixes=prefixes)
 
 
 @memobs.hookimpl

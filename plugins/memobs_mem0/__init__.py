@@ -47,6 +47,18 @@ not used as one.
 Content (memory text, query) is exported only with content capture on; the
 hashes and token counts always are.
 
+Inventory: ``memobs_mem0.snapshot(memory, user_id="alice")`` records the
+user's memories (``memory.get_all``) through ``memobs.record_inventory``, so
+memories added before memobs was on (or by another process) are known and,
+never searched, show up as ``stale``. With only ``user_id`` given it is
+complete for that user: a memory memobs knew for that user (same
+collection) and missing from it is marked deleted; other users' memories
+are untouched. With ``agent_id``/``run_id`` filters, or when ``get_all``
+returns ``limit`` memories (maybe more exist), it is partial unless
+``complete=`` says otherwise (a truncated list is never complete).
+``Memory`` only (``AsyncMemory.get_all`` is a coroutine: record its result
+with ``memobs.record_inventory`` yourself).
+
 Options (``memobs.instrument("mem0", ...)``): ``entity_type`` (default
 ``"memory"``), ``store`` (default: the collection name).
 ``memobs.uninstrument("mem0")`` restores the original methods.
@@ -65,7 +77,7 @@ from memobs_otel.recording import RetrievalSpec, record_write
 
 from .package import _instruments
 
-__all__ = ["Mem0Instrumentor"]
+__all__ = ["Mem0Instrumentor", "snapshot"]
 
 # mem0's event names in add() results -> memobs write ops
 _EVENT_OPS = {"ADD": "create", "UPDATE": "update", "DELETE": "delete"}
@@ -221,6 +233,33 @@ class Mem0Instrumentor(Instrumentor):
         memory_id = args[0] if args else kwargs.get("memory_id")
         if memory_id is not None:
             self._write(memory, memory_id, "delete", updated_at=_now())
+
+
+def snapshot(memory: Any, user_id: Any = None, *, agent_id: Any = None, run_id: Any = None,
+             entity_type: Any = None, store: str | None = None, complete: bool | None = None,
+             limit: int = 10_000) -> int | None:
+    """Record the memories ``memory.get_all`` returns for these ids as an inventory
+    (see the module docstring). Returns the number recorded, or ``None`` (memobs
+    disabled, or a failure: logged once). Never raises."""
+    from memobs_otel.instrumentation import frameworks
+    from memobs_otel.inventory import record_inventory
+
+    owner = guard.safe_invoke("mem0 snapshot", lambda: frameworks().get("mem0"))
+    on = owner is not None and owner.is_instrumented
+    if entity_type is None:
+        entity_type = owner.entity_type if on else "memory"
+    if store is None:
+        store = (owner.store if on else None) or str(getattr(memory, "collection_name", None) or "mem0")
+    filters = {name: value for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id))
+               if value is not None}
+    result = guard.safe_invoke("mem0 snapshot", lambda: memory.get_all(filters=filters, top_k=limit))
+    if result is None:
+        return None
+    items = _results(result)
+    whole = user_id is not None and agent_id is None and run_id is None
+    complete = (whole if complete is None else bool(complete)) and len(items) < limit
+    with _Scope({"filters": filters}):  # the user's snapshot: complete for that user only
+        return record_inventory({"results": items}, entity_type, store, complete)
 
 
 @memobs.hookimpl
