@@ -271,3 +271,21 @@ def test_own_span_covers_the_retriever_not_the_callbacks_around_it(spans):
     assert Stamps.started <= retrieval.start_time
     assert retrieval.end_time <= Stamps.ended
     assert len(events(spans)) == K
+
+
+def test_memobs_context_turn_cites_without_a_user_span(peer, spans):
+    """No span of the user's around the chain: the memobs.context block is the turn (SPEC §2)."""
+    from memobs_otel import semconv
+
+    store = make_store(spans)
+    first = top_ids(store, "refund policy")[0]
+    with memobs.context(session_id="s-1"):
+        text = make_chain(store, [TEXTS[first]]).invoke("refund policy")
+        cited = memobs.record_answer(text)
+    assert cited == [("document", first)]
+    assert [(e["memobs.entity.id"], e["memobs.citation.method"]) for e in events(spans, "memobs.citation")] == [
+        (first, "overlap")]
+    chain_spans = [s for s in finished(spans) if s.name != semconv.CITE_SPAN_NAME]
+    assert len({s.context.trace_id for s in chain_spans}) == 1  # the chain's one trace, memobs's events in it
+    (retrieval,) = retriever_spans(spans)
+    assert [e.attributes["memobs.entity.id"] for e in retrieval.events] == top_ids(store, "refund policy")
