@@ -31,7 +31,7 @@ apart). The MinHash works at every length:
 
 :func:`minhash_similarity` estimates the Jaccard similarity from the share
 of equal slots (corrected for the 1/16 chance that 4 bits agree anyway).
-Cost: one crc32 per feature plus a sort, O(n log n), ~2.5x a simhash of the
+Cost: one crc32 per feature plus a sort, O(n log n), ~2x a simhash of the
 same text (measured: benchmarks/bench_duplicates.py), paid once per distinct
 content (the measurement cache). At most ``MINHASH_MAX_CHARS`` normalised
 characters are read (of the first 4x as many raw ones): a longer text is
