@@ -144,3 +144,15 @@ def test_clickhouse_schema_on_a_cluster():
     assert code == 2 and err == "memobs: error: --distributed needs --cluster\n"
     code, _, err = run("clickhouse-schema", "--table", "bad name")
     assert code == 2 and err.count("\n") == 1
+
+
+def test_report_on_a_clickhouse_url(stores, tmp_path):
+    _, url, _ = stores
+    out = tmp_path / "fleet.html"
+    code, stdout, err = run("report", "--db", url, "--days", "1000", "--out", str(out))
+    assert code == 0, err
+    assert stdout.startswith(f"wrote {out} (") and "in the review queue" in stdout
+    page = out.read_text()
+    assert "chdb://" in page and "<html" in page.lower()
+    code, _, err = run("report", "--db", "chdb:///no/such/folder", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and "no such folder" in err and not (tmp_path / "x.html").exists()

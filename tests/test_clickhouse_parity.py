@@ -170,3 +170,20 @@ def test_server_gives_the_sqlite_answers(sqlite_path, spans):
     finally:
         client.command(f"DROP TABLE IF EXISTS `{target.database}`.`{table}`")
         client.close()
+
+
+@pytest.mark.parametrize("user", [None, "carol"])
+def test_the_report_gathers_the_same_data(sqlite_path, chdb_folder, user):
+    from dataclasses import asdict
+
+    from memobs_otel.report import build_report
+
+    expected, _ = build_report(sqlite_path, days=30, user_id=user, now=END)
+    found, page = build_report(f"chdb://{chdb_folder}?table=narrow.otel_traces", days=30, user_id=user, now=END)
+    assert found.db_path == f"chdb://{chdb_folder}?table=narrow.otel_traces"
+    mine, theirs = asdict(found), asdict(expected)
+    for field in ("db_path", "schema_version"):
+        mine.pop(field), theirs.pop(field)
+    assert mine == theirs
+    assert found.details and found.headline.known_entities > 20
+    assert "memobs" in page

@@ -19,6 +19,7 @@ import click
 from ..doctor import missing_db_hint
 from ..report import write_report
 from ..store import StoreError
+from ..store.clickhouse.url import is_clickhouse_url
 from .common import days_option, db_option, fail, user_option
 
 DEFAULT_OUT = "memobs-report.html"
@@ -45,19 +46,20 @@ def command(db: str, days: float, user: str | None, out: str) -> None:
 
 
 def _check_paths(db: str, out: str) -> None:
-    if not os.path.exists(db):
+    url = is_clickhouse_url(db)  # chdb:// / clickhouse://: checked when opened
+    if not url and not os.path.exists(db):
         fail(f"{db}: no such file; {missing_db_hint(db)}")
     if os.path.isdir(out):
         fail(f"--out {out}: is a directory")
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
         fail(f"--out {out}: no such directory {folder}")
-    if os.path.exists(out) and os.path.samefile(out, db):
+    if not url and os.path.exists(out) and os.path.samefile(out, db):
         fail(f"--out {out}: is the database itself; choose another file")
 
 
 def _run(db: str, out: str, days: float, user: str | None):
-    big = os.path.getsize(db) >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    big = not is_clickhouse_url(db) and os.path.getsize(db) >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
     if not big:
         return _write(db, out, days, user, None)
 

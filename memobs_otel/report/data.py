@@ -167,7 +167,11 @@ def gather(
 ) -> ReportData:
     """Everything the report shows. ``ValueError`` for a bad ``days``."""
     start, end = window(days, now)
-    conn = store.connection
+    conn = getattr(store, "connection", None)
+    if conn is None:  # a ClickHouse store (SPEC 6a): the same aggregates from its own SQL
+        from ..store.clickhouse import report_queries
+
+        return _gather(store, store, days, user_id, start, end, on_step, report_queries)
     if conn.in_transaction:  # the caller's read: already one snapshot
         return _gather(store, conn, days, user_id, start, end, on_step)
     # one read transaction: every number on the page comes from one snapshot,
@@ -180,7 +184,7 @@ def gather(
             conn.execute("ROLLBACK")  # a read: nothing to undo, this only ends it
 
 
-def _gather(store, conn, days, user_id, start, end, on_step) -> ReportData:
+def _gather(store, conn, days, user_id, start, end, on_step, q=queries) -> ReportData:
     step = on_step or (lambda name: None)
 
     step("entity statistics")
@@ -189,8 +193,8 @@ def _gather(store, conn, days, user_id, start, end, on_step) -> ReportData:
     review = store.memory_review(days_back=days, user_id=user_id, now=ns_to_datetime(end))
     step("time series")
     buckets = make_buckets(start, end)
-    injections_series, tokens_series, citations_series = queries.series(conn, buckets, start, end, user_id)
-    known = queries.known_entity_count(conn, end, user_id)
+    injections_series, tokens_series, citations_series = q.series(conn, buckets, start, end, user_id)
+    known = q.known_entity_count(conn, end, user_id)
 
     injections = sum(s.surfaced_count for s in stats)
     citations = sum(min(s.citation_count, s.surfaced_count) for s in stats)
@@ -208,10 +212,10 @@ def _gather(store, conn, days, user_id, start, end, on_step) -> ReportData:
     step("entity details")
     by_tokens = sorted(stats, key=lambda s: (-s.total_prompt_tokens, -s.surfaced_count,
                                              s.entity_type, s.entity_id))
-    details = _details(conn, by_tokens, review, days, buckets, start, end, user_id)
+    details = _details(conn, by_tokens, review, days, buckets, start, end, user_id, q)
 
     return ReportData(
-        db_path=os.path.abspath(store.path),
+        db_path=store.path if "://" in store.path else os.path.abspath(store.path),
         generated_at=ns_to_datetime(end),
         days=days,
         user_id=user_id,
@@ -233,7 +237,7 @@ def _gather(store, conn, days, user_id, start, end, on_step) -> ReportData:
     )
 
 
-def _details(conn, by_tokens, review, days, buckets, start, end, user_id) -> list[EntityDetail]:
+def _details(conn, by_tokens, review, days, buckets, start, end, user_id, q=queries) -> list[EntityDetail]:
     stat_of = {(s.entity_type, s.entity_id): s for s in by_tokens}
     candidate_of = {(c.entity_type, c.entity_id): c for c in review}
     keys: list[tuple[str, str]] = []
@@ -242,10 +246,10 @@ def _details(conn, by_tokens, review, days, buckets, start, end, user_id) -> lis
     ]:
         if key not in keys:
             keys.append(key)
-    rows = queries.entity_rows(conn, keys)
+    rows = q.entity_rows(conn, keys)
     pks = [r.pk for r in rows.values()]
-    per_bucket = queries.entity_series(conn, pks, buckets, start, end, user_id)
-    sessions = queries.recent_sessions_by_entity(conn, pks, start, end, user_id, SESSIONS_SHOWN)
+    per_bucket = q.entity_series(conn, pks, buckets, start, end, user_id)
+    sessions = q.recent_sessions_by_entity(conn, pks, start, end, user_id, SESSIONS_SHOWN)
     details = []
     for key in keys:
         row = rows.get(key)

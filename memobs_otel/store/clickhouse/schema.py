@@ -26,6 +26,7 @@ created by the first ``dismiss``; a read-only user never needs them.
 from __future__ import annotations
 
 from ... import semconv as sc
+from ..catalog import ACTIVE, LIVE_OPS
 
 NARROW_SUFFIX = "_memobs_events"
 DECISIONS_TABLE = "memobs_review_decisions"
@@ -50,10 +51,14 @@ _TOKENS_EXPR = (
     f" isFinite(toFloat64OrZero({_TOKENS})) AND abs(toFloat64OrZero({_TOKENS})) < 9.2e18,"
     f" toInt64(toFloat64OrZero({_TOKENS})), 0)"
 )
+# catalog.event_fields: a write's op delete/archive is its status; a create,
+# update or inventory write without a status of its own says "active"
+_LIVE_OPS = ", ".join(f"'{op}'" for op in sorted(LIVE_OPS))
 _STATUS_EXPR = (
     f"multiIf(ev.Name = '{sc.EVENT_WRITE}' AND {_attr(sc.WRITE_OP)} = 'delete', 'deleted',"
     f" ev.Name = '{sc.EVENT_WRITE}' AND {_attr(sc.WRITE_OP)} = 'archive', 'archived',"
-    f" {_attr(sc.ENTITY_STATUS)})"
+    f" {_attr(sc.ENTITY_STATUS)} != '', {_attr(sc.ENTITY_STATUS)},"
+    f" ev.Name = '{sc.EVENT_WRITE}' AND {_attr(sc.WRITE_OP)} IN ({_LIVE_OPS}), '{ACTIVE}', '')"
 )
 
 # (column, type, expression over ``otel_traces ARRAY JOIN Events AS ev``)

@@ -38,6 +38,9 @@ class ClickHouseStore:
             self._client.close()
             raise
 
+    # the exporter's tables carry no memobs schema version (the report shows v0)
+    schema_version = (0, 0)
+
     # -- lifecycle ------------------------------------------------------------
     def close(self) -> None:
         self._client.close()
