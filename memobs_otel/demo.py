@@ -20,7 +20,11 @@ The store is built so that every review signal fires:
 - ``pb-escalation-manual`` is long, retrieved for every question and never
   cited (``high_cost_low_cite``);
 - ``pb-shipping-old`` is ``pb-shipping`` with one word changed (simhash
-  distance 2: ``duplicate``).
+  distance 2: ``duplicate``);
+- ``fact-loyalty-2022`` was in the store before memobs was set up: no write,
+  no retrieval, only the end-of-run snapshot of the store
+  (``memobs.record_inventory``) tells memobs it exists, and it is the
+  stalest entry of all (``stale``).
 """
 
 from __future__ import annotations
@@ -98,6 +102,12 @@ MEMORIES = (
            "Our old office address was Keizersgracht 12, Amsterdam.", 9, ("office-address",)),
 )
 
+# in the store since before memobs was on: known only from the inventory
+INVENTORY_ONLY = (
+    Memory("fact-loyalty-2022", "fact", "Loyalty points 2022",
+           "Loyalty points earned in 2022 expire at the end of 2023.", 0, ("loyalty-2022",)),
+)
+
 QUESTIONS = (
     ("refund", "Can I still get a refund for my order?"),
     ("ship", "When will my parcel ship?"),
@@ -117,6 +127,15 @@ def near_duplicate_distance() -> int:
 
 def _iso(anchor: datetime, sim_day: int) -> str:
     return (anchor - timedelta(days=SIM_DAYS - sim_day)).isoformat().replace("+00:00", "Z")
+
+
+def _item(anchor: datetime, m: Memory) -> dict:
+    """A memory as the store hands it out (search hits and the inventory)."""
+    return {"id": m.entity_id, "content": m.content,
+            "metadata": {"entity_type": m.entity_type, "title": m.title,
+                         "created_at": _iso(anchor, m.created_day),
+                         **({"updated_at": _iso(anchor, m.updated_day)} if m.updated_day else {}),
+                         **({"superseded_by": m.superseded_by} if m.superseded_by else {})}}
 
 
 def _is_memobs_or_absent(path: str) -> bool:
@@ -175,14 +194,7 @@ def run_agent(db_path: str = DEMO_DB, seed: int = 7, conversations: int = 48) ->
                 if score > 0:
                     hits.append((score, memory))
             hits.sort(key=lambda pair: (-pair[0], pair[1].entity_id))
-            return [
-                {"id": m.entity_id, "content": m.content, "score": round(score, 3),
-                 "metadata": {"entity_type": m.entity_type, "title": m.title,
-                              "created_at": _iso(anchor, m.created_day),
-                              **({"updated_at": _iso(anchor, m.updated_day)} if m.updated_day else {}),
-                              **({"superseded_by": m.superseded_by} if m.superseded_by else {})}}
-                for score, m in hits[:k]
-            ]
+            return [{**_item(anchor, m), "score": round(score, 3)} for score, m in hits[:k]]
 
         rng = random.Random(seed)
         for n in range(conversations):
@@ -199,6 +211,9 @@ def run_agent(db_path: str = DEMO_DB, seed: int = 7, conversations: int = 48) ->
                         continue
                     if memory.entity_type == "user_profile" or hit is hits[0] or rng.random() < 0.3:
                         memobs.cite(memory.entity_type, memory.entity_id)
+        # a snapshot of the whole store: the only way memobs hears of fact-loyalty-2022
+        memobs.record_inventory([_item(anchor, m) for m in MEMORIES + INVENTORY_ONLY],
+                                entity_type=lambda e: e.metadata["entity_type"], store="support-memory")
         handle.force_flush()
     finally:
         handle.shutdown()

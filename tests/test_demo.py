@@ -28,6 +28,20 @@ def test_demo_records_through_the_pipeline_and_every_signal_fires(tmp_path):
     assert review["pb-escalation-manual"].citation_count == 0
     assert "duplicate" in review["pb-shipping-old"].signals
     assert review["pb-shipping-old"].duplicate_of == "pb-shipping"
+    # known only from the store's snapshot (record_inventory): never written, never injected
+    assert (review["fact-loyalty-2022"].signals, review["fact-loyalty-2022"].score,
+            review["fact-loyalty-2022"].title) == (["stale"], 50 + 60 // 7, "Loyalty points 2022")
+    assert [(c.entity_id, c.signals, c.score) for c in store.memory_review(now=now)] == [
+        ("pb-refund-v1", ["supersedeable", "high_cost_low_cite"], 100),
+        ("fact-loyalty-2022", ["stale"], 58),
+        ("fact-old-office", ["stale"], 57),
+        ("pb-returns-2023", ["stale"], 57),
+        ("pb-escalation-manual", ["high_cost_low_cite"], 49),
+        ("pb-shipping-old", ["high_cost_low_cite", "duplicate"], 45),
+    ]
+    assert store.connection.execute(
+        "SELECT w.op, COUNT(*) FROM writes w JOIN entities e ON e.pk = w.entity_pk"
+        " WHERE e.entity_id = 'fact-loyalty-2022' GROUP BY w.op").fetchall() == [("inventory", 1)]
     stats = store.injection_stats(now=now)
     assert stats[0].entity_id == "pb-escalation-manual"
     assert {s.entity_type for s in stats} == {"playbook", "user_profile", "fact"}
@@ -46,8 +60,10 @@ def test_demo_cli(tmp_path, monkeypatch):
     assert out["db"] == "memobs-demo.db" and (tmp_path / "memobs-demo.db").exists()
     signals = {s for c in out["memory_review"] for s in c["signals"]}
     assert signals == {"supersedeable", "stale", "high_cost_low_cite", "duplicate"}
+    assert "fact-loyalty-2022" in {c["entity_id"] for c in out["memory_review"]}
     table = CliRunner().invoke(main, ["demo"])
     assert table.exit_code == 0 and "Memory review queue" in table.stdout
+    assert "fact-loyalty-2022" in table.stdout
 
 
 def test_demo_never_overwrites_another_file(tmp_path):
