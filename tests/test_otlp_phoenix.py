@@ -255,18 +255,42 @@ def test_retrieval_reaches_phoenix(phoenix, loopback_only, transport):
     assert attrs[sc.MEMOBS_INJECTION_COUNT] == 3
     assert attrs[sc.USER_ID] == "u-42"
     assert attrs[sc.SESSION_ID] == "s-7"
-    # every span attribute arrived with its value (Phoenix moves the kind out)
-    expected_attrs = {k: _plain(v) for k, v in retrieval.attributes.items()}
+    # every span attribute arrived with its value (Phoenix moves the kind out, and parses each
+    # document's metadata JSON: its REST API gives the fields back one key each)
+    expected_attrs = {}
+    for key, value in retrieval.attributes.items():
+        if key.endswith(".document.metadata"):
+            expected_attrs.update({f"{key}.{field}": v for field, v in json.loads(value).items()})
+        else:
+            expected_attrs[key] = _plain(value)
     assert expected_attrs.pop(sc.OPENINFERENCE_SPAN_KIND) == "RETRIEVER"
     assert attrs == expected_attrs
     # no content left the process (capture is off by default)
     assert not any(k.endswith(".document.content") for k in attrs)
 
+    # what UIs show (issue 18): the kind, the conversation, each document's metadata and the
+    # documents as the span's JSON output (for UIs that read only inputs and outputs)
+    assert got["span_kind"] == "RETRIEVER" and retrieval.kind.name == "CLIENT"
+    assert attrs[sc.GEN_AI_CONVERSATION_ID] == "s-7"
+    metadata = {0: {"created_at": "2025-01-05T10:00:00Z", "status": "active", "title": "Refund policy"},
+                2: {"version": 3, "parent_id": "pb-escalate-v2"}}
+    for i in range(len(PLAYBOOKS)):
+        prefix = f"retrieval.documents.{i}.document.metadata."
+        assert {k[len(prefix):]: v for k, v in attrs.items() if k.startswith(prefix)} == metadata.get(i, {})
+    documents = [{"id": p["id"], "score": p["score"]} for p in PLAYBOOKS]
+    for i, fields in metadata.items():
+        documents[i]["metadata"] = fields
+    assert json.loads(attrs[sc.OUTPUT_VALUE]) == documents
+    assert attrs[sc.OUTPUT_MIME_TYPE] == "application/json"
+    assert "gen_ai.memory.record.count" not in attrs and attrs[sc.MEMOBS_RECORD_COUNT] == 3
+
     node = phoenix.graphql(
-        "query($id: ID!) { node(id: $id) { ... on Span { spanKind numDocuments } } }",
+        "query($id: ID!) { node(id: $id) { ... on Span { spanKind numDocuments "
+        "output { value mimeType } } } }",
         {"id": got["id"]},
     )["node"]
-    assert node == {"spanKind": "retriever", "numDocuments": 3}
+    assert node == {"spanKind": "retriever", "numDocuments": 3,
+                    "output": {"value": attrs[sc.OUTPUT_VALUE], "mimeType": "json"}}
 
     # one memobs.injection event per entity, every attribute exactly as emitted
     injections = [e for e in got["events"] if e["name"] == sc.EVENT_INJECTION]
@@ -290,3 +314,22 @@ def test_retrieval_reaches_phoenix(phoenix, loopback_only, transport):
         assert a[sc.ENTITY_CONTENT_HASH]
         assert sc.ENTITY_CONTENT not in a
     assert attrs[sc.MEMOBS_INJECTION_TOKENS] == sum(e["attributes"][sc.ENTITY_TOKENS] for e in injections)
+
+
+def test_query_and_contents_reach_phoenix_with_capture_on(phoenix, loopback_only):
+    """With content capture on: the query as input.value and gen_ai.memory.query.text, the
+    documents' contents in output.value — what Phoenix shows as the span's input and output."""
+    project = "memobs-capture"
+    sent = _send_retrieval({"otlp_endpoint": phoenix.base, "otlp_protocol": "http/protobuf",
+                            "capture_content": True}, project)
+    [retrieval] = [s for s in sent if s.name == "search_memory playbooks"]
+    spans = _arrived(phoenix, project, format(retrieval.context.trace_id, "032x"), len(sent))
+    [got] = [s for s in spans if s["context"]["span_id"] == format(retrieval.context.span_id, "016x")]
+    attrs = got["attributes"]
+    assert attrs[sc.INPUT_VALUE] == attrs[sc.GEN_AI_MEMORY_QUERY_TEXT] == "refund over 100 EUR"
+    assert [d["content"] for d in json.loads(attrs[sc.OUTPUT_VALUE])] == [p["content"] for p in PLAYBOOKS]
+    node = phoenix.graphql(
+        "query($id: ID!) { node(id: $id) { ... on Span { input { value } output { mimeType } } } }",
+        {"id": got["id"]},
+    )["node"]
+    assert node == {"input": {"value": "refund over 100 EUR"}, "output": {"mimeType": "json"}}
