@@ -168,8 +168,8 @@ def document_metadata(entity: Entity) -> dict | None:
     return found
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+# one encoder: json.dumps with any option builds a new JSONEncoder per call
+_json = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
 
 
 def _document_listing(entities, first_rank: int, capture: bool, span_attrs: dict, documents: list) -> None:
