@@ -20,7 +20,9 @@ Derived rows: each ``memobs.injection`` event (on any span, including the
 their ``injections`` row (known attributes as columns, others in ``extra``);
 every other event is also kept whole in ``events``.
 ``user.id`` / ``session.id`` / ``memobs.request.id`` come from the event,
-else from its span.
+else from its span. A span marked ``memobs.inventory.complete`` (a whole-store
+snapshot, ``memobs.record_inventory``) also gets a derived ``delete`` write
+for each known entity of its store it lacks: see :mod:`.inventories`.
 
 Why it is shaped this way (the ingest target is 100k injection events/s):
 every bound parameter costs Python's ``sqlite3`` time, ``None`` most of all
