@@ -4,7 +4,7 @@
 |---|---|---|
 | ``MEMOBS_ENABLED`` | ``false`` makes every decorator and patch a pass-through | ``true`` |
 | ``OTEL_SDK_DISABLED`` | ``true`` does the same (the OTel-wide switch) | ``false`` |
-| ``MEMOBS_CAPTURE_CONTENT`` | ``true`` exports memory content and query text | ``false`` |
+| ``MEMOBS_CAPTURE_CONTENT`` | ``true`` exports memory content and query text; ``local`` keeps the first 280 characters of each memory in the local SQLite file only, never on spans (``local_content``) | ``false`` |
 | ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` | ``true`` (or ``SPAN_ONLY``/``EVENT_ONLY``/``SPAN_AND_EVENT``) does the same | unset |
 | ``MEMOBS_TOKEN_ENCODING`` | tiktoken encoding for token counts | ``cl100k_base`` |
 | ``MEMOBS_TOKEN_EXACT_CHARS`` | memories up to this many characters are counted exactly, longer ones estimated past it (``tokens``) | ``8192`` |
@@ -47,7 +47,9 @@ def env_flag(name: str, default: bool) -> bool:
     return default
 
 
-def _capture_from_env() -> bool:
+def _capture_from_env() -> bool | str:
+    if os.environ.get("MEMOBS_CAPTURE_CONTENT", "").strip().lower() == "local":
+        return "local"
     if env_flag("MEMOBS_CAPTURE_CONTENT", False):
         return True
     genai = os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
@@ -73,6 +75,7 @@ def _memory_budget_from_env() -> float:
 class Settings:
     enabled: bool = True
     capture_content: bool = False
+    capture_local: bool = False  # content kept for the local SQLite file only (local_content)
     encoding: str = DEFAULT_ENCODING
     measurer: Measurer | None = None  # built lazily: loading an encoding takes ~0.2 s
     token_exact_chars: int = 8_192
@@ -83,6 +86,8 @@ class Settings:
         if measurer is None:
             measurer = self.measurer = Measurer(get_tokenizer(self.encoding), exact_chars=self.token_exact_chars,
                                                 budget_bytes=self.memory_budget_bytes // 2)
+            if self.capture_local:
+                measurer.on_new = _remember_locally
         return measurer
 
 
@@ -91,17 +96,32 @@ _tracer_provider = None  # set by configure(); None = the global provider
 _tracer = trace.get_tracer(semconv.TRACER_NAME)
 
 
-def reload_settings(capture_content: bool | None = None, encoding: str | None = None) -> Settings:
-    """Re-read the environment; explicit arguments win over variables."""
+def _remember_locally(content: str, measurement) -> None:
+    from . import local_content
+
+    local_content.remember(measurement.content_hash, content)
+
+
+def reload_settings(capture_content: bool | str | None = None, encoding: str | None = None) -> Settings:
+    """Re-read the environment; explicit arguments win over variables.
+
+    ``capture_content``: ``True`` (exported), ``False``, or ``"local"`` (the
+    local SQLite file only: see ``local_content``).
+    """
     enabled = env_flag("MEMOBS_ENABLED", True) and not env_flag("OTEL_SDK_DISABLED", False)
-    capture = _capture_from_env() if capture_content is None else bool(capture_content)
+    if isinstance(capture_content, str) and capture_content.strip().lower() != "local":
+        raise ValueError(f"capture_content must be True, False or 'local', not {capture_content!r}")
+    capture = _capture_from_env() if capture_content is None else capture_content
+    local = isinstance(capture, str)
+    capture = False if local else bool(capture)
     enc = encoding or os.environ.get("MEMOBS_TOKEN_ENCODING") or DEFAULT_ENCODING
     exact_chars = exact_chars_from_env()
     budget = int(_memory_budget_from_env() * 1024 * 1024)
     if enc != settings.encoding or exact_chars != settings.token_exact_chars \
-            or budget != settings.memory_budget_bytes:
-        settings.measurer = None
+            or budget != settings.memory_budget_bytes or local != settings.capture_local:
+        settings.measurer = None  # a new one: with local capture it remembers every memory it measures
     settings.enabled, settings.capture_content, settings.encoding = enabled, capture, enc
+    settings.capture_local = local
     settings.token_exact_chars, settings.memory_budget_bytes = exact_chars, budget
     trace_buffer.set_budget(budget - budget // 2)
     return settings

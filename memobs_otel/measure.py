@@ -137,6 +137,8 @@ class Measurer:
         # KEY_CHARS characters), or None (then call measure): the dict's own get, so a hit
         # costs no Python call
         self.cached = self._cache.get
+        # called with (content, measurement) for each new measurement: local content capture
+        self.on_new = None
 
     def key(self, content: str) -> object:
         return hash(content) if len(content) <= self.KEY_CHARS else content_hash(content)
@@ -160,6 +162,8 @@ class Measurer:
         found = Measurement(digest, simhash_hex(simhash(text)), tokens, estimated,
                             None if mh is None else mh.hex())
         self._store(key, found)
+        if self.on_new is not None:
+            self.on_new(content, found)
         return found
 
     def _store(self, key: object, measurement: Measurement) -> None:

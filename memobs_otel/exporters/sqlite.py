@@ -42,6 +42,7 @@ from typing import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .. import local_content
 from ..guard import log_once
 from ..store.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect_for_write
 from ..store.losses import SPANS_EXPORT_FAILED
@@ -211,7 +212,8 @@ class SQLiteSpanExporter(SpanExporter):
         sanitised = writer.sanitised_values
         try:
             # the spans are read in place (no SpanRecord copies): see records.py
-            writer.write_spans(spans, READABLE_SPANS, pending)
+            # with local content capture, events also get the text kept in this process
+            writer.write_spans(spans, local_content.source(READABLE_SPANS), pending)
         except BaseException:
             for kind, count in pending.items():  # not stored: keep them for the next write
                 self.record_losses(kind, count)

@@ -45,7 +45,10 @@ column counts mem0 runs. ``agent_id`` names an agent, not a session: it is
 not used as one.
 
 Content (memory text, query) is exported only with content capture on; the
-hashes and token counts always are.
+hashes and token counts always are. mem0 memories have no title: to see what each
+says in ``memobs review`` and the report without exporting it over OTLP, use
+local-only capture (``memobs.configure(capture_content="local")``, see
+``memobs_otel.local_content``).
 
 Inventory: ``memobs_mem0.snapshot(memory, user_id="alice")`` records the
 user's memories (``memory.get_all``) through ``memobs.record_inventory``, so
