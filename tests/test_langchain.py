@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from conftest import events, finished, listed
 
 # memobs.instrument() with no target (below) imports every installed framework, mem0 included, which
 # reads these on import (telemetry on by default, a config file under ~/.mem0)
@@ -133,10 +133,11 @@ def test_invoke_exact_events(spans, instrumented):
         "gen_ai.data_source.id": "InMemoryVectorStore",
         "openinference.span.kind": "RETRIEVER",
         "gen_ai.request.top_k": 3,
-        "gen_ai.memory.record.count": 3,
+        "memobs.record.count": 3,
         "memobs.injection.count": 3,
         "memobs.injection.tokens": tokens,
         "memobs.tokenizer": "tiktoken/cl100k_base",
+        **listed([(i, score, {"created_at": "2024-05-01T00:00:00Z"}) for i, score in ref]),
     }
     for n, (i, score) in enumerate(ref):
         attrs[f"retrieval.documents.{n}.document.id"] = i
