@@ -10,7 +10,9 @@ as ``@observe_retrieval`` (options: ``entity_type``, ``store``,
 ``operation``). Instrumenting twice is a no-op; ``uninstrument`` puts the
 original attribute back exactly (the raw class ``__dict__`` entry, so
 staticmethods and classmethods survive). Naming a framework that is not
-installed is a logged no-op that returns ``False``.
+installed is a logged no-op that returns ``False``. With no target, a
+framework integration whose instrumentation raises (``SystemExit``
+included) is logged once and skipped; the others are instrumented.
 
 Framework plugins subclass ``Instrumentor``: set ``name`` and ``modules``
 (import names that must be installed), implement ``_instrument`` with
@@ -251,7 +253,7 @@ def instrument(target: str | None = None, **options: Any) -> list[str]:
     with _registry_lock:
         _collect_frameworks()
         if target is None:
-            return [name for name, inst in frameworks().items() if inst.instrument(**options)]
+            return [name for name, inst in frameworks().items() if _instrument_one(name, inst, options)]
         inst = _registry.get(target)
         if inst is None:
             if ":" not in target:
@@ -266,6 +268,20 @@ def instrument(target: str | None = None, **options: Any) -> list[str]:
                 _registry.pop(target, None)
             raise
         return [target] if done else []
+
+
+def _instrument_one(name: str, inst: Instrumentor, options: dict) -> bool:
+    """``inst.instrument(**options)`` for ``instrument()`` with no target: a framework plugin
+    that raises (anything but KeyboardInterrupt, ``SystemExit`` included) is logged once and
+    skipped, and the other frameworks are instrumented."""
+    try:
+        return inst.instrument(**options)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's code: see guard
+        guard.log_once(f"instrument:{name}", exc, f"memobs: the {name!r} integration failed to instrument "
+                                                  f"and is skipped")
+        return False
 
 
 def uninstrument(target: str | None = None) -> None:

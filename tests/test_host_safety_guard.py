@@ -264,3 +264,42 @@ def test_installed_plugins_exiting_at_import_or_returning_garbage(tmp_path):
         "of Entity; the built-in extractor is used instead (TypeError); memobs keeps going and will not "
         "repeat this warning",
     ]
+
+
+# --- a framework integration raising while it instruments ----------------------------------
+
+def test_instrument_all_skips_an_integration_that_exits(caplog, monkeypatch):
+    from memobs_otel import instrumentation
+
+    class Exiting(instrumentation.Instrumentor):
+        name = "exitingfw"
+
+        def _instrument(self, **options):
+            sys.exit(7)
+
+    class Fine(instrumentation.Instrumentor):
+        name = "finefw"
+
+        def _instrument(self, **options):
+            pass
+
+    class Registrar:
+        @memobs.hookimpl
+        def memobs_register_instrumentations(self, register):
+            register(Exiting())
+            register(Fine())
+
+    plugin = Registrar()
+    plugins.pm.register(plugin)
+    monkeypatch.setattr(instrumentation, "_frameworks_collected", False)
+    try:
+        done = memobs.instrument()  # before the fix: SystemExit(7) out of instrument()
+        assert "finefw" in done and "exitingfw" not in done
+        assert [r.getMessage() for r in warnings_from_memobs(caplog)] == [
+            "memobs: the 'exitingfw' integration failed to instrument and is skipped (SystemExit); "
+            "memobs keeps going and will not repeat this warning"]
+    finally:
+        plugins.pm.unregister(plugin)
+        memobs.uninstrument()
+        for name in ("exitingfw", "finefw"):
+            instrumentation._registry.pop(name, None)
