@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Callable
 
@@ -57,22 +58,29 @@ def make_hand_written(search: Callable, tracer, docs: list[dict]) -> Callable:
             sc.GEN_AI_MEMORY_STORE_ID: STORE,
             sc.GEN_AI_REQUEST_TOP_K: k,
         }
-        with tracer.start_as_current_span(SPAN_NAME, kind=SpanKind.INTERNAL, attributes=start_attrs) as span:
+        with tracer.start_as_current_span(SPAN_NAME, kind=SpanKind.CLIENT, attributes=start_attrs) as span:
             result = search(query, k=k)
-            attrs = {sc.GEN_AI_MEMORY_RECORD_COUNT: len(result)}
+            attrs = {sc.MEMOBS_RECORD_COUNT: len(result)}
+            listed = []
             for i, doc in enumerate(result[: sc.MAX_RETRIEVAL_DOCUMENTS]):
                 prefix = f"{sc.RETRIEVAL_DOCUMENT_PREFIX}.{i}."
                 attrs[prefix + sc.RETRIEVAL_DOCUMENT_ID] = doc["id"]
                 attrs[prefix + sc.RETRIEVAL_DOCUMENT_SCORE] = doc["score"]
+                listed.append({"id": doc["id"], "score": doc["score"]})
+            attrs[sc.OUTPUT_VALUE] = json.dumps(listed, separators=(",", ":"))
+            attrs[sc.OUTPUT_MIME_TYPE] = sc.MIME_JSON
             total = 0
             for rank, doc in enumerate(result):
                 m = cache[doc["content"]]
                 total += m.tokens
-                span.add_event(sc.EVENT_INJECTION, {
+                event = {
                     sc.ENTITY_TYPE: ENTITY_TYPE, sc.ENTITY_ID: doc["id"], sc.ENTITY_TOKENS: m.tokens,
                     sc.ENTITY_CONTENT_HASH: m.content_hash, sc.ENTITY_SIMHASH: m.simhash,
                     sc.ENTITY_SCORE: doc["score"], sc.ENTITY_RANK: rank,
-                })
+                }
+                if m.minhash is not None:
+                    event[sc.ENTITY_MINHASH] = m.minhash
+                span.add_event(sc.EVENT_INJECTION, event)
             attrs[sc.MEMOBS_INJECTION_COUNT] = len(result)
             attrs[sc.MEMOBS_INJECTION_TOKENS] = total
             attrs[sc.MEMOBS_TOKENIZER] = tokenizer
