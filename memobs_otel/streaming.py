@@ -70,6 +70,15 @@ def wrap(result: Any, recorder: Recorder) -> Any:
     return proxy(result, recorder)
 
 
+def _finalise(proxy) -> None:
+    """A dropped proxy ends its recording. A finaliser must not raise (Python would print the
+    error): at interpreter exit memobs's modules may already be torn down."""
+    try:
+        proxy._self_recorder.close()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
 class RecordingIterator(wrapt.ObjectProxy):
     """A sync one-shot iterator that reports each item taken."""
 
@@ -102,7 +111,7 @@ class RecordingIterator(wrapt.ObjectProxy):
 
     def __del__(self):
         # dropped before the end (a `break`, an abandoned endless stream): end the span
-        self._self_recorder.close()
+        _finalise(self)
 
 
 class RecordingGenerator(RecordingIterator):
@@ -152,7 +161,7 @@ class RecordingAsyncIterator(wrapt.ObjectProxy):
         return self._self_step(self.__wrapped__.__anext__)
 
     def __del__(self):
-        self._self_recorder.close()
+        _finalise(self)
 
 
 class RecordingAsyncGenerator(RecordingAsyncIterator):
