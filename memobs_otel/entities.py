@@ -63,6 +63,10 @@ class Entity:
     parent_id: str | None = None
     superseded_by: str | None = None
     title: str | None = None
+    # the text an answer would quote, when it differs from ``content`` (what the
+    # prompt holds): LlamaIndex puts metadata lines before a node's text, and an
+    # answer repeats the text, so citations compare against this
+    cite_text: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

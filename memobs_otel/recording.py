@@ -235,7 +235,12 @@ def _plugin_entities(found: Any) -> list[Entity] | None:
 def _extract(result: Any, spec: RetrievalSpec) -> list[Entity]:
     entity_type = spec.entity_type if isinstance(spec.entity_type, str) else "memory"
     entities = None
-    if plugins.has_impls("memobs_extract_entities"):
+    if type(result) is list and result and type(result[0]) is Entity and all(type(e) is Entity for e in result):
+        # a plugin's ``entities_of`` built them itself (e.g. with a ``cite_text``): typed and ranked here
+        for rank, entity in enumerate(result):
+            entity.entity_type, entity.rank = entity_type, rank
+        entities = result
+    elif plugins.has_impls("memobs_extract_entities"):
         found = plugins.call_hook("memobs_extract_entities", firstresult=True,
                                   result=result, entity_type=entity_type)
         if found is not None:

@@ -149,12 +149,19 @@ def remember(trace_id: int, entities, turns: tuple[int, ...] | None = None) -> N
     _remember(keys, entities)
 
 
+def _cited_text(entity, limit: int):
+    """What an answer is compared with: ``cite_text`` if the extractor set one, else the content; bounded."""
+    text = getattr(entity, "cite_text", None)
+    if text is None:
+        text = entity.content
+    return text if type(text) is not str or len(text) <= limit else text[:limit]
+
+
 def _remember(keys, entities) -> None:
     global _held
     limit = MAX_CONTENT_CHARS
     chunk = tuple([field for e in entities for field in (
-        e.entity_type, e.entity_id,
-        e.content if type(e.content) is not str or len(e.content) <= limit else e.content[:limit], e.rank)])
+        e.entity_type, e.entity_id, _cited_text(e, limit), e.rank)])
     size = _chunk_bytes(chunk)
     with _lock:
         for key in keys:

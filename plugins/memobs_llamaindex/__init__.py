@@ -65,7 +65,8 @@ from typing import Any, Callable
 
 import memobs_otel as memobs
 from memobs_otel import semconv
-from memobs_otel.fingerprint import content_hash
+from memobs_otel.entities import Entity, entity_from_item
+from memobs_otel.measure import content_hash  # bounded: a 10 MB node costs what a 64K one does
 from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec
 
@@ -82,8 +83,13 @@ def _query_text(args: tuple, kwargs: dict) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def node_entity(node: Any, score: Any) -> dict:
-    """What memobs records of one retrieved node: a stable id, the prompt's text, its metadata."""
+def node_entity(node: Any, score: Any) -> Entity:
+    """What memobs records of one retrieved node: a stable id, the prompt's text, its metadata.
+
+    ``content`` (tokens, hashes, captured content) is the text the LLM sees,
+    metadata lines included; ``cite_text`` is the node's own text, which is
+    what an answer repeats (citations compare against it).
+    """
     from llama_index.core.schema import MetadataMode
 
     raw = node.get_content(metadata_mode=MetadataMode.NONE)
@@ -94,8 +100,12 @@ def node_entity(node: Any, score: Any) -> dict:
         metadata["source_id"] = source
     else:
         entity_id = node.node_id
-    return {"id": entity_id, "content": node.get_content(metadata_mode=MetadataMode.LLM),
-            "score": score, "metadata": metadata}
+    prompt_text = node.get_content(metadata_mode=MetadataMode.LLM)
+    entity = entity_from_item({"id": entity_id, "content": prompt_text, "metadata": metadata}, "document",
+                              float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None)
+    if raw != prompt_text:
+        entity.cite_text = raw
+    return entity
 
 
 def nodes_as_entities(result: Any) -> Any:
