@@ -19,7 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, set_span_in_context
 
 from memobs_otel import fingerprint, semconv as sc
 
@@ -29,6 +29,7 @@ END = datetime(2025, 6, 1, tzinfo=timezone.utc)
 END_NS = int(END.timestamp()) * NS
 USERS = ("alice", "bob", "carol", "dave")
 TYPES = ("user_memory", "playbook")
+STORES = {"user_memory": "notes", "playbook": "kb"}
 
 TEXTS = [
     "prefers a window seat", "prefers window seats", "prefers an aisle seat",
@@ -144,7 +145,8 @@ def build_spans(seed: int = 21, searches: int = 220, entities: int = 34):
         for k, op in enumerate(ops):
             when = t0 + k * 40 * DAY + n
             user = USERS[n % len(USERS)]
-            span = tracer.start_span(sc.WRITE_SPAN_NAMES[op], start_time=when, attributes={sc.USER_ID: user})
+            span = tracer.start_span(sc.WRITE_SPAN_NAMES[op], start_time=when,
+                                     attributes={sc.USER_ID: user, sc.GEN_AI_MEMORY_STORE_ID: STORES[etype]})
             attrs = entity_attrs(rng, etype, n, texts[n] if op != "update" else texts[n] + " (revised)")
             attrs[sc.WRITE_OP] = op
             attrs[sc.ENTITY_TOKENS] = 10 + n
@@ -152,7 +154,55 @@ def build_spans(seed: int = 21, searches: int = 220, entities: int = 34):
                 attrs[sc.ENTITY_SUPERSEDED_BY] = f"{etype[:2]}-{n + 2}"
             span.add_event(sc.EVENT_WRITE, attrs, timestamp=when + 1)
             span.end(end_time=when + 2)
+    _inventories(tracer, rng, texts, entities)
     spans = list(exporter.get_finished_spans())
     spans.sort(key=lambda span: span.start_time)
     provider.shutdown()
     return spans
+
+
+def _inventories(tracer, rng, texts, entities):
+    """Snapshots as ``memobs.record_inventory`` records them: complete ones
+    delete what they lack (by scope: type, store, user, id prefixes), a
+    partial one deletes nothing, an item on an overflow child counts."""
+    def snapshot(when, etype, ids, complete, user=None, prefixes=None, overflow=()):
+        attrs = {sc.GEN_AI_MEMORY_STORE_ID: STORES[etype], sc.INVENTORY_ENTITY_TYPE: etype,
+                 sc.INVENTORY_COUNT: len(ids) + len(overflow)}
+        attrs[sc.INVENTORY_COMPLETE] = complete  # record_inventory always sets it
+        if user:
+            attrs[sc.USER_ID] = user
+        if prefixes:
+            attrs[sc.INVENTORY_ID_PREFIXES] = list(prefixes)
+        span = tracer.start_span(f"{sc.INVENTORY_SPAN_NAME} {STORES[etype]}", start_time=when, attributes=attrs)
+
+        def item(target, n, at):
+            event = entity_attrs(rng, etype, n, texts[n])
+            event[sc.WRITE_OP] = sc.WRITE_OP_INVENTORY
+            target.add_event(sc.EVENT_WRITE, event, timestamp=at)
+
+        for k, n in enumerate(ids):
+            item(span, n, when + 10 + k)
+        if overflow:
+            # as inventory.py's overflow children: the scope, never the complete flag
+            scope = {k: v for k, v in attrs.items() if k not in (sc.INVENTORY_COMPLETE, sc.INVENTORY_COUNT)}
+            child = tracer.start_span(sc.INVENTORY_OVERFLOW_SPAN_NAME, context=set_span_in_context(span),
+                                      start_time=when + 5_000,
+                                      attributes={**scope, sc.MEMOBS_OVERFLOW_FIRST_RANK: len(ids)})
+            for k, n in enumerate(overflow):
+                item(child, n, when + 5_010 + k)
+            child.end(end_time=when + 6_000)
+        span.end(end_time=when + 10_000)
+
+    playbooks = [n for n in range(entities) if TYPES[n % 2] == "playbook"]
+    # an older complete snapshot lacks 3 (the latest one too). An entity lacked
+    # by it and back in the latest one is left out: when both snapshots reach
+    # the SQLite store in one export batch it keeps the older delete (its
+    # status time is when "active" was first seen, not last said).
+    snapshot(END_NS - 70 * DAY, "playbook", [n for n in playbooks if n != 3], True)
+    # a partial one lacking nearly everything: deletes nothing
+    snapshot(END_NS - 20 * DAY, "playbook", playbooks[:2], False)
+    # the latest complete one lacks 3, 9 and 13; 11 is on its overflow child
+    snapshot(END_NS - 10 * DAY, "playbook",
+             [n for n in playbooks if n not in (3, 9, 11, 13)], True, overflow=(11,))
+    # alice's notes under "us-1": only her entities with ids us-1… are in scope
+    snapshot(END_NS - 5 * DAY, "user_memory", [10], True, user="alice", prefixes=("us-1",))

@@ -37,14 +37,18 @@ def spans():
     return build_spans()
 
 
-@pytest.fixture(scope="module")
-def sqlite_path(tmp_path_factory, spans):
-    path = tmp_path_factory.mktemp("parity") / "memobs.db"
+def _sqlite_file(path, spans):
     exporter = SQLiteSpanExporter(path)
-    for i in range(0, len(spans), 64):  # batches, in time order, as a BatchSpanProcessor sends them
+    # batches, in time order, as a BatchSpanProcessor sends them
+    for i in range(0, len(spans), 64):
         exporter.export(spans[i:i + 64])
     exporter.shutdown()
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def sqlite_path(tmp_path_factory, spans):
+    return _sqlite_file(tmp_path_factory.mktemp("parity") / "memobs.db", spans)
 
 
 def _chdb_client(folder):
@@ -114,15 +118,12 @@ def test_chdb_gives_the_sqlite_answers(sqlite_path, chdb_folder, database):
 
 def test_dismissals_agree(tmp_path, spans):
     """The same decisions in both stores hide the same candidates."""
-    path = tmp_path / "memobs.db"
-    exporter = SQLiteSpanExporter(path)
-    exporter.export(spans)
-    exporter.shutdown()
+    path = _sqlite_file(tmp_path / "memobs.db", spans)
     client = _chdb_client(tmp_path / "ch")
     create_traces_table(client)
     export(client, spans)
     client.close()
-    with memobs.open_store(str(path)) as sqlite_store, \
+    with memobs.open_store(path) as sqlite_store, \
             memobs.open_store(f"chdb://{tmp_path / 'ch'}?table=otel.otel_traces") as ch_store:
         queue = sqlite_store.memory_review(days_back=30, now=END)
         assert len(queue) >= 4
@@ -187,3 +188,20 @@ def test_the_report_gathers_the_same_data(sqlite_path, chdb_folder, user):
     assert mine == theirs
     assert found.details and found.headline.known_entities > 20
     assert "memobs" in page
+
+
+def test_complete_inventories_delete_the_same_entities(sqlite_path, chdb_folder):
+    """The snapshots of the scenario: both stores delete exactly what they lack."""
+    from memobs_otel.store.clickhouse import inventories
+
+    with memobs.open_store(sqlite_path) as sqlite_store, \
+            memobs.open_store(f"chdb://{chdb_folder}?table=otel.otel_traces") as ch_store:
+        derived = inventories.derived_deletes(ch_store)
+        # the latest playbook snapshot lacks 3, 9, 13 (11 is on its overflow child);
+        # alice's us-1… scope lacks us-16 (us-12 was deleted before it)
+        assert sorted(derived) == [("playbook", "pl-13"), ("playbook", "pl-3"), ("playbook", "pl-9"),
+                                   ("user_memory", "us-16")]
+        status = dict(sqlite_store.connection.execute("SELECT entity_id, status FROM entities"))
+        assert {key[1]: status[key[1]] for key in derived} == dict.fromkeys(
+            ("pl-13", "pl-3", "pl-9", "us-16"), "deleted")
+        assert status["pl-11"] == "active"

@@ -43,6 +43,7 @@ from ...fingerprint import minhash_from_hex
 from ..query import EntityFacts, citation_rate
 from ..results import InjectionStat
 from ..timeparse import ns_to_datetime, parse_timestamp_ns
+from . import inventories
 
 INJ, CIT, WRITE = (f"'{sc.EVENT_INJECTION}'", f"'{sc.EVENT_CITATION}'", f"'{sc.EVENT_WRITE}'")
 _START = "fromUnixTimestamp64Nano({start:Int64})"
@@ -105,16 +106,22 @@ SELECT EntityType, EntityId,
        uniqExactIf(TraceId, Name = {CIT} AND Time >= {_START} AND Time <= {_END}{mine}) AS cites,
        countIf(Name != {CIT}) AS seen,
        countIf(Name = {INJ} AND Time <= {_END}{mine}) AS inj_known,
-       countIf(Name = {WRITE} AND Time <= {_END}{mine}) AS writes_known
+       countIf(Name = {WRITE} AND Time <= {_END}{mine}) AS writes_known,
+       toUnixTimestamp64Nano(maxIf(Time, Name != {CIT} AND Status != '')) AS status_ns
 FROM {source}
 GROUP BY EntityType, EntityId
 {known}"""
 
 
-def review_facts(rows) -> list[EntityFacts]:
+def review_facts(rows, deletes: dict[tuple[str, str], int] | None = None) -> list[EntityFacts]:
+    """``deletes``: the deletes complete inventories derive (:mod:`.inventories`)."""
     facts = []
+    deletes = deletes or {}
     for (etype, eid, title, head, content_hash, simhash, minhash, status, parent, superseded,
-         created, updated, first_ns, n, tokens, last_ns, cites, _seen, inj_known, _writes) in rows:
+         created, updated, first_ns, n, tokens, last_ns, cites, _seen, inj_known, _writes,
+         status_ns) in rows:
+        if deletes:
+            status = inventories.apply(status or None, status_ns if status else None, deletes.get((etype, eid)))
         facts.append(EntityFacts(
             entity_type=etype,
             entity_id=eid,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ...report.queries import Buckets, EntityRow, SessionUse
+from . import inventories
 from .facts import CIT, INJ, WRITE
 
 _WINDOW = "Time >= fromUnixTimestamp64Nano({start:Int64}) AND Time <= fromUnixTimestamp64Nano({end:Int64})"
@@ -65,14 +66,16 @@ def entity_rows(store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
     if not keys:
         return {}
     found = {}
-    for etype, eid, title, head, status, first, last in store._client.rows(
+    deletes = inventories.derived_deletes(store)
+    for etype, eid, title, head, status, status_ns, first, last in store._client.rows(
         f"SELECT EntityType, EntityId,"
         f" argMaxIf(Title, Time, Title != ''), argMaxIf(ContentHead, Time, ContentHead != ''),"
-        f" argMaxIf(Status, Time, Status != ''),"
+        f" argMaxIf(Status, Time, Status != ''), toUnixTimestamp64Nano(maxIf(Time, Status != '')),"
         f" toUnixTimestamp64Nano(min(Time)), toUnixTimestamp64Nano(max(Time))"
         f" FROM {store.source} WHERE Name != {CIT} AND {_KEYS} GROUP BY EntityType, EntityId",
         {"keys": keys},
     ):
+        status = inventories.apply(status or None, status_ns if status else None, deletes.get((etype, eid)))
         found[(etype, eid)] = EntityRow((etype, eid), title or None, head or None,
                                         status.lower() if status else None, first, last)
     return found

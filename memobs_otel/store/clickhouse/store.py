@@ -19,7 +19,7 @@ from datetime import datetime
 from .. import decisions as shared_decisions
 from .. import query, signals
 from ..results import InjectionStat, ReviewCandidate
-from . import facts
+from . import facts, inventories
 from .client import AccessDenied, Client, ClickHouseError
 from .schema import DECISIONS_TABLE, decisions_ddl, ident, narrow_name, select_events
 from .url import Target, parse
@@ -32,6 +32,7 @@ class ClickHouseStore:
         self.target = parse(url) if isinstance(url, str) else url
         self.path = self.target.display()  # what messages and the report name
         self._client = Client(self.target)
+        self.traces_table = f"{ident(self.target.database)}.{ident(self.target.table)}"
         try:
             self.source, self.uses_narrow_table = self._find_source()
         except BaseException:
@@ -86,7 +87,8 @@ class ClickHouseStore:
         """One :class:`~memobs_otel.store.query.EntityFacts` per known entity."""
         sql = facts.review_facts_sql(self.source, user_id is not None)
         return facts.review_facts(self._client.rows(sql, {"start": start, "end": end,
-                                                          "user": _text(user_id)}))
+                                                          "user": _text(user_id)}),
+                                  inventories.derived_deletes(self))
 
     def memory_review(
         self,
