@@ -7,7 +7,8 @@ Sections (the README's Performance section explains each row and what limits it)
 5-7 the SQLite store (``bench_store``), 8 LangChain peers (wall clock, each
 in its own process: ``peers``; all in one process, timed and with
 instructions counted under callgrind: ``instructions``), 9 a 100k-search
-burst through ``configure()``: spans lost and peak memory (``burst``).
+burst through ``configure()``: spans lost and peak memory (``burst``),
+6a the store on embedded ClickHouse (``clickhouse``, ``bench_clickhouse``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 from .common import Row, format_table
 
-SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds")
+SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds", "clickhouse")
 
 
 def collect(quick: bool = False, full: bool = False, only: set[str] | None = None) -> list[Row]:
@@ -54,6 +55,10 @@ def collect(quick: bool = False, full: bool = False, only: set[str] | None = Non
         from . import bench_bounds
 
         rows += bench_bounds.run(quick)
+    if "clickhouse" in wanted:  # 6a: the store on embedded ClickHouse (1M events; --full: 1M and 10M)
+        from . import bench_clickhouse
+
+        rows += bench_clickhouse.run("quick" if quick else "full" if full else "default")
     return rows
 
 

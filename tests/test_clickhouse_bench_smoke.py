@@ -17,7 +17,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # benchmarks/ is a folder of the repo, not an installed package
     sys.path.insert(0, ROOT)
 
-from benchmarks import bench_clickhouse  # noqa: E402
+from benchmarks import bench_clickhouse, run  # noqa: E402
 from benchmarks.common import format_table  # noqa: E402
 
 
@@ -37,3 +37,7 @@ def test_clickhouse_rows():
         by_name["injection_stats, all users, 2,000 events, chdb via otel_traces"].detail
     assert all(row.ok is None for row in rows)  # targets are judged at 10M only
     assert "6a" in format_table(rows)
+
+
+def test_the_section_is_in_the_one_command():
+    assert "clickhouse" in run.SECTIONS
