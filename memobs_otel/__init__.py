@@ -22,6 +22,7 @@ from .decorators import observe_retrieval
 from .hookspecs import hookimpl
 from .instrumentation import instrument, uninstrument
 from .inventory import record_inventory
+from .prompts import record_prompt
 from .recording import cite, record_injection, record_write
 from .setup import MemobsHandle, configure
 from .store import InjectionStat, ReviewCandidate, StoreError, open_store
@@ -41,6 +42,7 @@ __all__ = [
     "record_answer",
     "record_injection",
     "record_inventory",
+    "record_prompt",
     "record_write",
     "uninstrument",
 ]

@@ -18,12 +18,15 @@ outermost first. A retrieval recorded inside the block is remembered under
 each of these turns (``trace_buffer``), so an answer recorded in the block
 sees what was retrieved in it — also by a framework whose spans start
 traces of their own, in threads its pool runs — and nothing retrieved in a
-sibling block. The turn ids are never exported.
+sibling block. Each turn id is a random non-zero 64-bit int, unique across
+processes; it is exported as ``memobs.turn.id`` (16 hex chars) on every span
+started inside the block (``turns.TurnSpanProcessor``, which ``configure()``
+adds), so the store can tie LLM calls to the memory of the same turn.
 """
 
 from __future__ import annotations
 
-import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -36,8 +39,11 @@ from . import semconv
 _EMPTY: dict[str, str] = {}
 _ids: ContextVar[dict[str, str]] = ContextVar("memobs_ids", default=_EMPTY)
 _turns: ContextVar[tuple[int, ...]] = ContextVar("memobs_turns", default=())
-# turn ids: process-wide, increasing; next() on a count is atomic under the GIL
-_turn_ids = itertools.count(1)
+
+
+def _new_turn_id() -> int:
+    # os.urandom, not the random module: a forked child would repeat its parent's ids
+    return int.from_bytes(os.urandom(8), "big") or 1
 
 
 def current_ids() -> dict[str, str]:
@@ -68,7 +74,7 @@ class context:
     def __enter__(self) -> "context":
         _install_thread_propagation()
         self._token = _ids.set(self._ids)
-        self._turn_token = _turns.set(_turns.get() + (next(_turn_ids),))
+        self._turn_token = _turns.set(_turns.get() + (_new_turn_id(),))
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -46,7 +46,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import config, guard, plugins, semconv as sc, streaming, trace_buffer
+from . import config, guard, plugins, semconv as sc, streaming, trace_buffer, turns
 from .context import current_ids, current_turns
 from .entities import Entity, attribute_value, extract_entities
 
@@ -968,6 +968,7 @@ def _record_injection(entities: Any, entity_type, store, operation) -> None:
     found = _extract(entities, spec)
     current = trace.get_current_span()
     if current.is_recording():
+        turns.claim_span(current)  # a span begun before the block: now in its turn
         _record_entities(current, found, spec, nested=False, own_span=False)
         return
     span = config.get_tracer().start_span(spec.span_name, kind=SpanKind.CLIENT,
@@ -1044,6 +1045,7 @@ def _cite(entity_type: str, entity_id: Any, method: str, score: float) -> None:
              sc.CITATION_METHOD: method, sc.CITATION_SCORE: float(score), **current_ids()}
     current = trace.get_current_span()
     if current.is_recording():
+        turns.claim_span(current)  # a span begun before the block: now in its turn
         current.add_event(sc.EVENT_CITATION, attrs)
         return
     span = config.get_tracer().start_span(sc.CITE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=_memory_span_ids())

@@ -57,6 +57,9 @@ MEMOBS_OVERFLOW_FIRST_RANK = "memobs.overflow.first_rank"
 USER_ID = "user.id"
 SESSION_ID = "session.id"
 MEMOBS_REQUEST_ID = "memobs.request.id"
+# the memobs.context block (turn, SPEC §2) a span was started in: 16 hex chars,
+# random per block; put on every span started inside it (turns.TurnSpanProcessor)
+MEMOBS_TURN_ID = "memobs.turn.id"
 ERROR_TYPE = "error.type"
 
 # --- events ---------------------------------------------------------------
@@ -125,6 +128,19 @@ INVENTORY_ID_PREFIXES = "memobs.inventory.id_prefixes"  # str[]: the scope is th
 INVENTORY_COUNT = "memobs.inventory.count"
 # on the delete write the SQLite writer derives for an entity a complete inventory lacks
 INVENTORY_ABSENT = "memobs.inventory.absent"
+
+# --- prompt size (context budget, SPEC §6b) -------------------------------
+# what LLM instrumentations record of a call's prompt size
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # GenAI conventions, OpenLLMetry
+LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"  # OpenInference
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+LLM_MODEL_NAME = "llm.model_name"  # OpenInference
+# memobs.record_prompt's span (and the LangChain/LlamaIndex plugins' when no
+# LLM instrumentation records the call): memobs's own attribute, so that no
+# backend counts it as an LLM call's usage
+PROMPT_SPAN_NAME = "memobs.prompt"
+MEMOBS_PROMPT_TOKENS = "memobs.prompt.tokens"
 
 # --- instrumentation scope ------------------------------------------------
 TRACER_NAME = "memobs_otel"

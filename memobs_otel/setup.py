@@ -10,6 +10,11 @@ resource honours ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``;
 yet. memobs records through it either way. With ``tracer_provider`` memobs
 adds its span processors to that provider and records through it.
 
+It also adds :class:`~memobs_otel.turns.TurnSpanProcessor`: every span
+started inside a ``memobs.context`` block, by any instrumentation, carries
+the block's ``memobs.turn.id`` (the context budget ties LLM calls to the
+memory of their turn with it).
+
 Exporters, each behind memobs's own batching span processor
 (:class:`~memobs_otel.exporters.processor.QueueSpanProcessor`: the SDK's
 ``BatchSpanProcessor`` drops spans when a burst fills its queue):
@@ -47,7 +52,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from . import config, plugins
+from . import config, plugins, turns
 
 logger = logging.getLogger("memobs_otel")
 
@@ -179,6 +184,7 @@ def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = Non
         processors.append(QueueSpanProcessor(
             make_otlp_exporter(endpoint, protocol, from_env), block=False, shutdown_budget=budget,
             on_loss=on_loss, loss_prefix=OTLP, name="otlp"))
+    turns.add_to(tracer_provider)  # memobs.turn.id on every span started in a memobs.context block
     for processor in processors:
         tracer_provider.add_span_processor(processor)
 

@@ -184,12 +184,12 @@ def test_m007_upgrades_an_m006_file_and_readers_of_older_files_work(tmp_path):
         with pytest.raises(ValueError, match="no entity memory x"):
             store.dismiss("memory", "x")
     conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn) == ["m007_review_decisions_minhash"]
+    assert migrate(conn, migrations=MIGRATIONS[:7]) == ["m007_review_decisions_minhash"]
     columns = {t: {r[1] for r in conn.execute(f"PRAGMA table_info({t})")} for t in ("entities", "injections")}
     assert "minhash" in columns["entities"] and "minhash" in columns["injections"]
     assert [r[1] for r in conn.execute("PRAGMA table_info(review_decisions)")] == [
         "entity_type", "entity_id", "signals", "until_ns", "note", "decided_ns"]
-    assert migrate(conn) == []
+    assert migrate(conn, migrations=MIGRATIONS[:7]) == []
 
 
 def test_writer_on_a_file_before_m007_drops_the_minhash_and_keeps_the_rest(tmp_path):

