@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from ...guard import log_once
 from .. import decisions as shared_decisions
 from .. import query, signals
 from ..results import InjectionStat, ReviewCandidate
@@ -146,12 +147,21 @@ class ClickHouseStore:
     def _decisions(self) -> dict[tuple[str, str], shared_decisions.Decision]:
         if not self._has_decisions():
             return {}
+        try:
+            rows = self._client.rows(
+                f"SELECT entity_type, entity_id,"
+                f" argMax(tuple(signals, until_ns, note, decided_ns, revoked), written_ns)"
+                f" FROM {self._decisions_table} GROUP BY entity_type, entity_id"
+            )
+        except AccessDenied:
+            # a reader without SELECT on the decisions table still gets the review
+            # (nothing hidden); said once, not raised
+            log_once("clickhouse-decisions-unreadable", message=(
+                f"memobs: {self.path}: cannot read {DECISIONS_TABLE}; dismissals are not applied "
+                f"(GRANT SELECT ON {self.target.database}.{DECISIONS_TABLE} to this user)"))
+            return {}
         found = {}
-        for etype, eid, (names, until, note, decided, revoked) in self._client.rows(
-            f"SELECT entity_type, entity_id,"
-            f" argMax(tuple(signals, until_ns, note, decided_ns, revoked), written_ns)"
-            f" FROM {self._decisions_table} GROUP BY entity_type, entity_id"
-        ):
+        for etype, eid, (names, until, note, decided, revoked) in rows:
             if revoked:
                 continue
             signal_set = None if names is None else frozenset(s for s in names.split(",") if s)
