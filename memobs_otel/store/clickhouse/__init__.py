@@ -17,6 +17,8 @@ the exporter writes it:
   narrow table + materialized view (``memobs clickhouse-schema``), the
   review decisions table;
 - :mod:`.facts` — the per-entity aggregates in SQL;
+- :mod:`.inventories` — the deletes complete inventory snapshots derive;
+- :mod:`.report_queries` — the report's aggregates (``memobs report``);
 - :mod:`.store` — :class:`ClickHouseStore`, the API.
 
 Maintainer notes: docs/clickhouse.md.
