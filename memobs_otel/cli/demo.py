@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from ..demo import DEMO_DB, near_duplicate_distance, run_agent
-from .common import console, days_option, echo_json, fail, fmt_rate, open_store_or_fail, rows_as_json
+from .common import console, days_option, echo_json, fail, open_store_or_fail, rows_as_json
 from .review import render_review
+from .stats import render_stats
 
 
 @click.command("demo")
@@ -32,15 +32,7 @@ def command(db, days, as_json):
     out = console()
     out.print(f"Recorded a simulated support agent into [bold]{db}[/bold] "
                   f"(near-duplicate simhash distance: {near_duplicate_distance()}).")
-    table = Table(title=f"Memory injections, last {days:g} days")
-    for name, justify in (("type", "left"), ("id", "left"), ("surfaced", "right"),
-                          ("tokens", "right"), ("sessions", "right"), ("cited", "right"),
-                          ("cite rate", "right")):
-        table.add_column(name, justify=justify)
-    for s in stats:
-        table.add_row(s.entity_type, s.entity_id, str(s.surfaced_count), f"{s.total_prompt_tokens:,}",
-                      str(s.distinct_session_count), str(s.citation_count), fmt_rate(s.citation_rate))
-    out.print(table)
+    render_stats(stats, f"Memory injections, last {days:g} days")
     render_review(review, f"Memory review queue, last {days:g} days")
     out.print(f"Explore: memobs stats --db {db} · memobs review --db {db} --json · "
-                  f"sqlite3 {db} 'SELECT * FROM v_injections LIMIT 5'")
+              f"sqlite3 {db} 'SELECT * FROM v_injections LIMIT 5'", markup=False)

@@ -10,7 +10,8 @@ shows it marked. The decision is written to the ``review_decisions`` table
 of the file with its time and note (see
 :mod:`memobs_otel.store.decisions`). Bad input (no such file or entity,
 unknown signal, unreadable date) is one line and exit 2; the file is never
-created and, on error, never changed.
+created and, on error, never changed. A confirmation longer than the
+terminal is folded at spaces, never inside the type or id.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import click
 
 from ..store import StoreError
-from .common import db_option, echo_json, fail, json_option, open_store_or_fail, run_query
+from .common import db_option, echo_json, echo_wrapped, fail, json_option, open_store_or_fail, run_query
 from .review import _signals
 
 
@@ -52,9 +53,9 @@ def command(entity_type, entity_id, db, signal, until, note, as_json):
         return
     which = "all signals" if decision.signals is None else ", ".join(sorted(decision.signals))
     until_text = decision.to_dict()["until"]
-    click.echo(f"dismissed {entity_type} {entity_id} ({which}) "
-               + (f"until {until_text}" if until_text else "for good")
-               + (f"; note: {note}" if note else ""))
+    echo_wrapped(f"dismissed {entity_type} {entity_id} ({which}) "
+                 + (f"until {until_text}" if until_text else "for good")
+                 + (f"; note: {note}" if note else ""))
 
 
 @click.command("undismiss")
@@ -67,9 +68,9 @@ def undismiss_command(entity_type, entity_id, db):
     with store:
         removed = _write(lambda: store.undismiss(entity_type, entity_id))
     if removed:
-        click.echo(f"undismissed {entity_type} {entity_id}")
+        echo_wrapped(f"undismissed {entity_type} {entity_id}")
     else:
-        click.echo(f"{entity_type} {entity_id} was not dismissed: nothing to undo")
+        echo_wrapped(f"{entity_type} {entity_id} was not dismissed: nothing to undo")
 
 
 EXTRA_COMMANDS = (undismiss_command,)
