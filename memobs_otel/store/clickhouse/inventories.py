@@ -18,7 +18,8 @@ deleted when the latest one was taken. So the cost is a few small
 statements per scope, not per snapshot. Snapshot spans are found through
 the span attributes of ``otel_traces`` (the exporter's bloom-filter index on
 their keys lets ClickHouse skip the other granules); the narrow table does
-not carry span attributes.
+not carry span attributes. The store keeps the result a minute
+(``ClickHouseStore.derived_deletes``).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def entity_rows(store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
     if not keys:
         return {}
     found = {}
-    deletes = inventories.derived_deletes(store)
+    deletes = store.derived_deletes()
     for etype, eid, title, head, status, status_ns, first, last in store._client.rows(
         f"SELECT EntityType, EntityId,"
         f" argMaxIf(Title, Time, Title != ''), argMaxIf(ContentHead, Time, ContentHead != ''),"

@@ -26,6 +26,9 @@ from .schema import DECISIONS_TABLE, decisions_ddl, ident, narrow_name, select_e
 from .url import Target, parse
 
 
+DERIVED_TTL_S = 60.0  # see ClickHouseStore.derived_deletes
+
+
 class ClickHouseStore:
     """The store API over the exporter's traces table. Use :func:`memobs_otel.open_store`."""
 
@@ -34,6 +37,7 @@ class ClickHouseStore:
         self.path = self.target.display()  # what messages and the report name
         self._client = Client(self.target)
         self.traces_table = f"{ident(self.target.database)}.{ident(self.target.table)}"
+        self._derived: tuple[float, dict] | None = None
         try:
             self.source, self.uses_narrow_table = self._find_source()
         except BaseException:
@@ -89,7 +93,18 @@ class ClickHouseStore:
         sql = facts.review_facts_sql(self.source, user_id is not None)
         return facts.review_facts(self._client.rows(sql, {"start": start, "end": end,
                                                           "user": _text(user_id)}),
-                                  inventories.derived_deletes(self))
+                                  self.derived_deletes())
+
+    def derived_deletes(self) -> dict[tuple[str, str], int]:
+        """The deletes complete inventories derive (:mod:`.inventories`), computed
+        at most once per ``DERIVED_TTL_S`` per open store: they do not depend on
+        the window, the user or ``now``, and reading ``otel_traces``' span
+        attributes costs a few statements per call (a report asks twice)."""
+        clock = time.monotonic()
+        cached = self._derived
+        if cached is None or clock - cached[0] > DERIVED_TTL_S:
+            cached = self._derived = (clock, inventories.derived_deletes(self))
+        return cached[1]
 
     def memory_review(
         self,
