@@ -20,7 +20,7 @@ import time
 
 from .common import Row, format_table
 
-SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds", "clickhouse")
+SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds", "clickhouse", "inventory")
 
 
 def collect(quick: bool = False, full: bool = False, only: set[str] | None = None) -> list[Row]:
@@ -59,6 +59,10 @@ def collect(quick: bool = False, full: bool = False, only: set[str] | None = Non
         from . import bench_clickhouse
 
         rows += bench_clickhouse.run("quick" if quick else "full" if full else "default")
+    if "inventory" in wanted:  # 11: record_inventory of a 100k-item store (bench_inventory)
+        from . import bench_inventory
+
+        rows += bench_inventory.run(quick)
     return rows
 
 
