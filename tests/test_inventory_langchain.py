@@ -162,3 +162,34 @@ def test_snapshot_of_an_unsupported_store_needs_ids(instrumented, tmp_path, capl
     assert memobs_langchain.snapshot(store, ids=["p"]) == 1  # partial by default: deletes nothing
     provider.force_flush()
     assert statuses(db) == {"p": "active", "q": "active"}
+
+
+def test_chroma_snapshot_pages_through_the_collection(instrumented, tmp_path, monkeypatch):
+    langchain_chroma = pytest.importorskip("langchain_chroma")
+    import chromadb
+
+    from memobs_langchain import writes
+
+    db = tmp_path / "memobs.db"
+    provider = record_to(db)
+    monkeypatch.setattr(writes, "PAGE", 2)
+    client = chromadb.EphemeralClient(settings=chromadb.config.Settings(anonymized_telemetry=False))
+    store = langchain_chroma.Chroma(collection_name="kb-inventory", client=client,
+                                    embedding_function=DeterministicFakeEmbedding(size=16))
+    try:
+        memobs.uninstrument("langchain")  # in the collection before memobs was on
+        store.add_texts([f"text {n}" for n in range(5)], metadatas=[{"title": f"T{n}"} for n in range(5)],
+                        ids=[f"c{n}" for n in range(5)])
+        memobs.instrument("langchain")
+        assert memobs_langchain.snapshot(store) == 5
+        provider.force_flush()
+        assert statuses(db) == {f"c{n}": "active" for n in range(5)}
+        with sqlite3.connect(str(db)) as conn:
+            assert dict(conn.execute("SELECT entity_id, title FROM entities")) == {f"c{n}": f"T{n}" for n in range(5)}
+            assert conn.execute("SELECT DISTINCT name FROM spans WHERE name LIKE 'inventory%'").fetchall() == [
+                ("inventory Chroma",)]
+        store.delete(["c3"])  # through LangChain: one delete write (the client's is LangChain's)
+        provider.force_flush()
+        assert statuses(db)["c3"] == "deleted"
+    finally:
+        client.delete_collection("kb-inventory")
