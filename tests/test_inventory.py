@@ -223,3 +223,29 @@ def test_later_update_keeps_its_own_status(tmp_path, op):
     memobs.record_write("doc", "y", op, status="draft" if op == "update" else None)
     provider.force_flush()
     assert status(db) == {"y": "draft" if op == "update" else "archived"}
+
+
+def test_memobs_ingest_of_a_collector_file_gives_the_same_catalog(tmp_path):
+    """The same spans through the Collector's file and `memobs ingest`, parent before children."""
+    from test_ingest import collector_line, ingest, write_text
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    config.use_tracer_provider(provider)
+    memobs.record_inventory([{"id": f"d{n}", "content": f"doc {n}"} for n in range(131)],
+                            entity_type="doc", store="kb")
+    memobs.record_inventory([{"id": f"d{n}", "content": f"doc {n}"} for n in range(1, 131)],
+                            entity_type="doc", store="kb", complete=True)
+    spans = list(memory.get_finished_spans())
+    reordered = spans[:2] + [spans[3], spans[2]]  # the complete snapshot's parent, then its child
+    path = write_text(tmp_path / "traces.jsonl", [collector_line([span]) for span in reordered])
+    db = tmp_path / "ingested.db"
+    assert ingest(str(path), "--db", str(db)).exit_code == 0
+    after = status(db)
+    assert after["d0"] == "deleted" and {after[f"d{n}"] for n in range(1, 131)} == {"active"}
+    direct = tmp_path / "direct.db"
+    exporter = SQLiteSpanExporter(str(direct))
+    exporter.export(spans)
+    exporter.shutdown()
+    assert status(direct) == after
