@@ -84,3 +84,15 @@ def test_snapshot_pages_through_the_store(instrumented, tmp_path, monkeypatch):
     assert memobs_langgraph.snapshot(store) == 5  # the whole store: (), pages of 2
     provider.force_flush()
     assert sorted(statuses(db)) == [f"notes:n{n}" for n in range(5)]
+
+
+def test_kill_switch_reads_nothing(monkeypatch):
+    from memobs_otel import config
+
+    class Untouchable(InMemoryStore):
+        def batch(self, ops):
+            raise AssertionError("read with memobs off")
+    monkeypatch.setenv("MEMOBS_ENABLED", "false")
+    config.reload_settings()
+    assert memobs_langgraph.snapshot(Untouchable(), ("notes",)) is None
+    assert memobs.record_inventory([{"id": "a", "content": "a"}]) is None

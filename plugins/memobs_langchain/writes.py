@@ -275,6 +275,8 @@ def snapshot(vector_store: Any, entity_type: Any = None, *, store: str | None = 
     """
     from memobs_otel.instrumentation import frameworks
 
+    if not config.settings.enabled:  # the kill switch: not even the store is read
+        return None
     owner = guard.safe_invoke(KIND, lambda: frameworks().get("langchain"))
     if entity_type is None:
         entity_type = owner.entity_type if owner is not None and owner.is_instrumented else "document"

@@ -248,6 +248,9 @@ PAGE = 1000  # items per SearchOp page
 def _snapshot_setup(store: Any, namespace_prefix: Sequence[str], entity_type: Any, store_name: str | None):
     from memobs_otel.instrumentation import frameworks
 
+    if not config.settings.enabled:  # the kill switch: not even the store is read
+        return None
+
     owner = guard.safe_invoke(_KIND, lambda: frameworks().get("langgraph"))
     reader = owner if owner is not None and owner.is_instrumented else LangGraphInstrumentor()
     prefix = tuple(str(label) for label in namespace_prefix)

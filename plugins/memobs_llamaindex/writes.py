@@ -197,6 +197,8 @@ def snapshot(index: Any, entity_type: Any = None, *, store: str | None = None,
     """
     from memobs_otel.instrumentation import frameworks
 
+    if not config.settings.enabled:  # the kill switch: not even the index is read
+        return None
     owner = guard.safe_invoke(KIND, lambda: frameworks().get("llamaindex"))
     on = owner is not None and owner.is_instrumented
     if entity_type is None:

@@ -247,6 +247,8 @@ def snapshot(memory: Any, user_id: Any = None, *, agent_id: Any = None, run_id: 
     from memobs_otel.instrumentation import frameworks
     from memobs_otel.inventory import record_inventory
 
+    if not config.settings.enabled:  # the kill switch: not even get_all is called
+        return None
     owner = guard.safe_invoke("mem0 snapshot", lambda: frameworks().get("mem0"))
     on = owner is not None and owner.is_instrumented
     if entity_type is None:
