@@ -5,7 +5,10 @@ user profiles, facts) over about 60 simulated days, for three users in
 several sessions. Everything is recorded through the real pipeline:
 ``memobs.configure(db_path=…)`` → ``@memobs.observe_retrieval`` search →
 OpenTelemetry SDK → ``SQLiteSpanExporter``; writes go through
-``memobs.record_write`` and citations through ``memobs.cite``.
+``memobs.record_write`` and citations through ``memobs.cite``. There is no
+LLM: each answer's prompt (instructions, the retrieved memory, the question)
+is recorded with ``memobs.record_prompt``, so ``memobs budget`` shows what
+share of it the memory took.
 
 Simulated time: span events are stamped by the real clock (the demo takes
 seconds), so the simulated 60 days live in the entities' ``created_at`` /
@@ -138,6 +141,19 @@ def _item(anchor: datetime, m: Memory) -> dict:
                          **({"superseded_by": m.superseded_by} if m.superseded_by else {})}}
 
 
+SYSTEM_PROMPT = (
+    "You are the support agent of an online shop. Answer the customer's question in two or three "
+    "friendly sentences, using only the memory below; say so when it does not cover the question. "
+    "Never promise a refund, a delivery date or a discount that the memory does not state."
+)
+
+
+def _prompt(question: str, hits: list[dict]) -> str:
+    """The prompt built from the retrieved memory (all of it is injected)."""
+    memory = "\n\n".join(hit["content"] for hit in hits)
+    return f"{SYSTEM_PROMPT}\n\nMemory:\n{memory}\n\nCustomer: {question}\nAgent:"
+
+
 def _is_memobs_or_absent(path: str) -> bool:
     from .store.connection import StoreError, connect_read_only
 
@@ -203,6 +219,9 @@ def run_agent(db_path: str = DEMO_DB, seed: int = 7, conversations: int = 48) ->
             topic, question = rng.choice(QUESTIONS)
             with memobs.context(user_id=user, session_id=session, request_id=f"req-{n:03d}"):
                 hits = search_memory(question, topic, user)
+                # the prompt the agent would send: no LLM here, so its size is recorded
+                # (counted, never exported) for the context budget
+                memobs.record_prompt(text=_prompt(question, hits), model="demo-model")
                 # the answer uses the best topical playbook and the user's profile,
                 # never the escalation manual
                 for hit in hits:

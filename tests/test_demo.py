@@ -46,6 +46,12 @@ def test_demo_records_through_the_pipeline_and_every_signal_fires(tmp_path):
     assert stats[0].entity_id == "pb-escalation-manual"
     assert {s.entity_type for s in stats} == {"playbook", "user_profile", "fact"}
     assert sum(s.distinct_session_count > 1 for s in stats) >= 3
+    # the context budget: every conversation's prompt recorded (record_prompt), all its memory injected
+    budget = store.context_budget(now=now)
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens, budget.cited_memory_tokens,
+            budget.uncited_memory_tokens, budget.turns_over_prompt) == (48, 36_632, 33_303, 2_594, 30_709, 0)
+    assert [(t.entity_type, t.turns, t.memory_tokens, t.uncited_memory_tokens) for t in budget.by_entity_type] == [
+        ("playbook", 48, 32_577, 30_709), ("user_profile", 48, 642, 0), ("fact", 6, 84, 0)]
     # reproducible: a second run gives the same queue
     again = run_agent(path)
     assert [(c.entity_id, c.signals, c.score) for c in memobs.open_store(path).memory_review(now=again)] == [
@@ -61,9 +67,12 @@ def test_demo_cli(tmp_path, monkeypatch):
     signals = {s for c in out["memory_review"] for s in c["signals"]}
     assert signals == {"supersedeable", "stale", "high_cost_low_cite", "duplicate"}
     assert "fact-loyalty-2022" in {c["entity_id"] for c in out["memory_review"]}
+    assert (out["context_budget"]["turns"], out["context_budget"]["memory_tokens"]) == (48, 33_303)
     table = CliRunner().invoke(main, ["demo"])
     assert table.exit_code == 0 and "Memory review queue" in table.stdout
     assert "fact-loyalty-2022" in table.stdout
+    assert "Context budget, last 30 days: 48 turns, 36,632 prompt tokens" in table.stdout
+    assert "│ all types    │    48 │ 33,303 │ 90.9% │ 2,594 │  30,709 │         83.8% │" in table.stdout
 
 
 def test_demo_never_overwrites_another_file(tmp_path):

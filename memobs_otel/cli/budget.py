@@ -41,7 +41,12 @@ def command(db, days, user, as_json):
     if as_json:
         echo_json(budget.to_dict())
         return
-    scope = f"last {days:g} days" + (f", user {user}" if user else "")
+    render_budget(budget, f"last {days:g} days" + (f", user {user}" if user else ""))
+
+
+def render_budget(budget, scope: str, top: int | None = None) -> None:
+    """Print ``budget`` (a ``ContextBudget``) as tables for people (also ``memobs demo``,
+    with ``top`` turns only)."""
     out = console()
     if not budget.turns:
         out.print(f"No turn in the {scope} has both memory injected and a prompt size recorded.", markup=False)
@@ -62,14 +67,14 @@ def command(db, days, user, as_json):
         row(t.entity_type, t.turns, t.memory_tokens, t.memory_share, t.cited_memory_tokens,
             t.uncited_memory_tokens)
     out.print(totals)
-    top = Table(title="Turns with the highest memory share")
+    turns = Table(title="Turns with the highest memory share")
     for name in ("turn", "time", "user", "prompt", "memory", "share", "uncited"):
-        top.add_column(name, justify="right" if name in ("prompt", "memory", "share", "uncited") else "left",
+        turns.add_column(name, justify="right" if name in ("prompt", "memory", "share", "uncited") else "left",
                        no_wrap=name == "turn")
-    for t in budget.top_turns:
-        top.add_row(t.turn_id, fmt_time(t.time), t.user_id or "-", f"{t.prompt_tokens:,}",
+    for t in budget.top_turns[:top]:
+        turns.add_row(t.turn_id, fmt_time(t.time), t.user_id or "-", f"{t.prompt_tokens:,}",
                     f"{t.memory_tokens:,}", _share(t.memory_share), f"{t.uncited_memory_tokens:,}")
-    out.print(top)
+    out.print(turns)
     if budget.turns_over_prompt:
         n = budget.turns_over_prompt
         out.print(f"{n} turn{'s' if n != 1 else ''} had a prompt smaller than the memory injected in it "

@@ -33,8 +33,9 @@ which that user's memory was injected.
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from .results import ContextBudget, DayBudget, EntityTypeBudget, TurnBudget
@@ -42,7 +43,14 @@ from .schema import LLM_CALLS_TABLE, TURN_INJECTIONS_TABLE
 from .timeparse import ns_to_datetime
 
 TOP_TURNS = 10  # turns listed with the highest memory share
-CITATION_SLACK_NS = 86_400 * 10**9  # citations are read from a day before the window
+CITATION_SLACK_NS = 86_400 * 10**9  # memory and citations are read from a day either side
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _day(number: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(days=number)).strftime("%Y-%m-%d")
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -84,8 +92,8 @@ def compute(prompts: Iterable[tuple], memory: Iterable[tuple], days_back: float,
         by_type[2] += cited
 
     prompt_total = memory_total = cited_total = over = 0
-    days: dict[str, list] = {}  # day -> [turns, prompt, memory, uncited]
-    rows: list[TurnBudget] = []
+    days: dict[int, list] = {}  # day number -> [turns, prompt, memory, uncited]
+    ranked: list[tuple] = []  # (share or -1, memory, first_ns, turn_id): TurnBudgets only for the top
     for turn_id, (memory_tokens, cited, user) in turns.items():
         first_ns, prompt_tokens = prompt_of[turn_id]
         prompt_total += prompt_tokens
@@ -93,17 +101,20 @@ def compute(prompts: Iterable[tuple], memory: Iterable[tuple], days_back: float,
         cited_total += cited
         if memory_tokens > prompt_tokens:
             over += 1
-        when = ns_to_datetime(first_ns)
-        day = days.setdefault(when.strftime("%Y-%m-%d") if when else "", [0, 0, 0, 0])
+        day = days.get(first_ns // _DAY_NS)
+        if day is None:
+            day = days[first_ns // _DAY_NS] = [0, 0, 0, 0]
         day[0] += 1
         day[1] += prompt_tokens
         day[2] += memory_tokens
         day[3] += memory_tokens - cited
-        rows.append(TurnBudget(turn_id, when, user, prompt_tokens, memory_tokens,
-                               _share(memory_tokens, prompt_tokens), cited, memory_tokens - cited))
+        ranked.append((memory_tokens / prompt_tokens if prompt_tokens else -1.0, memory_tokens, first_ns, turn_id))
     # highest share first (no prompt token: last), then more memory, then newer
-    rows.sort(key=lambda t: (t.memory_share is not None, t.memory_share or 0.0, t.memory_tokens,
-                             t.time or datetime.min.replace(tzinfo=timezone.utc), t.turn_id), reverse=True)
+    rows = []
+    for share, memory_tokens, first_ns, turn_id in heapq.nlargest(top, ranked):
+        cited, user = turns[turn_id][1], turns[turn_id][2]
+        rows.append(TurnBudget(turn_id, ns_to_datetime(first_ns), user, prompt_of[turn_id][1], memory_tokens,
+                               None if share < 0 else share, cited, memory_tokens - cited))
     return ContextBudget(
         days_back=days_back, user_id=user_id, turns=len(turns), prompt_tokens=prompt_total,
         memory_tokens=memory_total, memory_share=_share(memory_total, prompt_total),
@@ -113,8 +124,8 @@ def compute(prompts: Iterable[tuple], memory: Iterable[tuple], days_back: float,
             (EntityTypeBudget(entity_type, n, tokens, _share(tokens, prompt_total), cited, tokens - cited)
              for entity_type, (n, tokens, cited) in types.items()),
             key=lambda t: (-t.memory_tokens, t.entity_type)),
-        top_turns=rows[:top],
-        by_day=[DayBudget(day, n, prompt, mem, _share(mem, prompt), uncited, _share(uncited, prompt))
+        top_turns=rows,
+        by_day=[DayBudget(_day(day), n, prompt, mem, _share(mem, prompt), uncited, _share(uncited, prompt))
                 for day, (n, prompt, mem, uncited) in sorted(days.items())],
     )
 
@@ -134,20 +145,28 @@ FROM {LLM_CALLS_TABLE} WHERE time_ns >= :start AND time_ns < :end
 GROUP BY turn_id
 """
 
-# A turn's injections by rowid range (turn_injections, m008); its cited entities from
-# the citations of spans of the same turn. The entity type comes from the catalog.
+# The memory near the window (a day either side: a turn's memory spans were started
+# around its LLM calls): the per-span, per-type token sums the writer kept
+# (turn_injections, m008), never the injection rows; Python keeps the rows of the
+# window's turns (a join on the text turn ids cost SQLite more than the scan).
 _MEMORY_SQL = f"""
-WITH p AS (SELECT DISTINCT turn_id FROM {LLM_CALLS_TABLE} WHERE time_ns >= :start AND time_ns < :end),
-     cited AS (SELECT DISTINCT s.turn_id, c.entity_pk FROM citations c JOIN spans s ON s.pk = c.span_pk
-               WHERE c.time_ns >= :cited_from)
-SELECT ti.turn_id, e.entity_type, MAX(ti.user_id), SUM(i.tokens),
-       SUM(CASE WHEN cited.entity_pk IS NULL THEN 0 ELSE i.tokens END)
-FROM p JOIN {TURN_INJECTIONS_TABLE} ti ON ti.turn_id = p.turn_id
-JOIN injections i ON i.pk BETWEEN ti.first_pk AND ti.last_pk
-JOIN entities e ON e.pk = i.entity_pk
-LEFT JOIN cited ON cited.turn_id = ti.turn_id AND cited.entity_pk = i.entity_pk
-{{where}}
-GROUP BY ti.turn_id, e.entity_type
+SELECT turn_id, entity_type, user_id, tokens FROM {TURN_INJECTIONS_TABLE}
+WHERE time_ns >= :cited_from AND time_ns < :memory_to {{user}}
+"""
+
+# The cited part: each entity cited in a turn (a citation on a span of the turn),
+# the tokens of its injections in that turn, read from the turn's pk ranges (the
+# range of the row of the entity's type: a span has one row per type, same range).
+# ``+i.entity_pk``: no index on it, or SQLite builds one over all injections.
+_CITED_SQL = f"""
+WITH cited AS (SELECT DISTINCT s.turn_id, c.entity_pk FROM citations c CROSS JOIN spans s ON s.pk = c.span_pk
+               WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to)
+SELECT cited.turn_id, e.entity_type, SUM(i.tokens)
+FROM cited CROSS JOIN entities e ON e.pk = cited.entity_pk
+CROSS JOIN {TURN_INJECTIONS_TABLE} ti ON ti.turn_id = cited.turn_id AND ti.entity_type = e.entity_type
+CROSS JOIN injections i ON i.pk BETWEEN ti.first_pk AND ti.last_pk
+WHERE +i.entity_pk = cited.entity_pk {{user}}
+GROUP BY cited.turn_id, e.entity_type
 """
 
 
@@ -156,10 +175,24 @@ def sqlite_facts(conn: sqlite3.Connection, start_ns: int, end_ns: int,
     """``(prompts, memory)`` facts of the window, as :func:`compute` takes them."""
     if not has_turns(conn):
         return [], []
-    params = {"start": start_ns, "end": end_ns, "cited_from": start_ns - CITATION_SLACK_NS, "user": user_id}
+    params = {"start": start_ns, "end": end_ns, "cited_from": start_ns - CITATION_SLACK_NS,
+              "memory_to": end_ns + CITATION_SLACK_NS, "user": user_id}
     prompts = conn.execute(_PROMPTS_SQL, params).fetchall()
     if not prompts:
         return [], []
-    where = "WHERE ti.user_id = :user" if user_id is not None else ""
-    memory = conn.execute(_MEMORY_SQL.format(where=where), params).fetchall()
+    by_user = "AND user_id = :user" if user_id is not None else ""
+    cited = {(turn, entity_type): tokens for turn, entity_type, tokens in conn.execute(
+        _CITED_SQL.format(user=by_user.replace("user_id", "ti.user_id")), params)}
+    turns = {row[0] for row in prompts}
+    sums: dict[tuple[str, str], list] = {}
+    for turn, entity_type, user, tokens in conn.execute(_MEMORY_SQL.format(user=by_user), params):
+        if turn in turns:
+            entry = sums.get((turn, entity_type))
+            if entry is None:
+                sums[(turn, entity_type)] = [user, tokens]
+            else:
+                entry[1] += tokens
+                entry[0] = entry[0] or user
+    memory = [(turn, entity_type, user, tokens, cited.get((turn, entity_type), 0))
+              for (turn, entity_type), (user, tokens) in sums.items()]
     return prompts, memory

@@ -41,8 +41,9 @@ epoch, UTC):
 - m008 — the context budget's turns: ``spans.turn_id`` (``memobs.turn.id``,
   else the trace id), ``llm_calls`` (one row per span with a prompt size:
   turn, time, user, ``input_tokens``, model, source ``llm``/``memobs``) and
-  ``turn_injections`` (per span with injections: its turn and the pk range
-  of its ``injections`` rows). See docs/budget.md.
+  ``turn_injections`` (per span and entity type with injections: its turn,
+  token sum and the pk range of the span's ``injections`` rows). See
+  docs/budget.md.
 
 Readable views (m002): ``v_spans``, ``v_injections``, ``v_citations``,
 ``v_writes``, ``v_entities`` — ISO 8601 timestamps, entity type and id
@@ -471,12 +472,13 @@ def m008_turns(db: sqlite3.Connection) -> None:
     #   (``gen_ai.usage.input_tokens``, OpenInference's
     #   ``llm.token_count.prompt``: source 'llm'; memobs.record_prompt's
     #   ``memobs.prompt.tokens``: source 'memobs'), with its turn and model.
-    # - ``turn_injections``: one row per span with injection events, naming
-    #   the contiguous pk range of its ``injections`` rows (the writer gives
-    #   a span's injections consecutive pks). It is per span, not per
-    #   injection, so the write path pays nothing per event, and the budget
-    #   reads a turn's injections by rowid range (``injections`` has no
-    #   span index on purpose, see m003).
+    # - ``turn_injections``: one row per span and entity type with injection
+    #   events: their token sum, and the contiguous pk range of the span's
+    #   ``injections`` rows (the writer gives a span's injections
+    #   consecutive pks). The budget sums these rows instead of reading every
+    #   injection (1M events: 10.9 s -> see docs/budget.md), and reads a
+    #   range only for the cited entities (``injections`` has no span index
+    #   on purpose, see m003).
     if not _has_column(db, "spans", "turn_id"):
         db.execute("ALTER TABLE spans ADD COLUMN turn_id TEXT")
     run_script(
@@ -500,9 +502,12 @@ def m008_turns(db: sqlite3.Connection) -> None:
             span_pk INTEGER NOT NULL,
             time_ns INTEGER NOT NULL,
             user_id TEXT,
+            entity_type TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
             first_pk INTEGER NOT NULL,
             last_pk INTEGER NOT NULL
         );
+        CREATE INDEX IF NOT EXISTS turn_injections_time ON {TURN_INJECTIONS_TABLE} (time_ns);
         CREATE INDEX IF NOT EXISTS turn_injections_turn ON {TURN_INJECTIONS_TABLE} (turn_id);
         CREATE INDEX IF NOT EXISTS turn_injections_span ON {TURN_INJECTIONS_TABLE} (span_pk);
         """,

@@ -7,10 +7,11 @@
   OpenInference's ``llm.token_count.prompt`` (source ``llm``), else
   ``memobs.prompt.tokens`` (``memobs.record_prompt``, the LangChain and
   LlamaIndex plugins; source ``memobs``), with its model when named;
-- a span with injection events gives a ``turn_injections`` row naming the
-  pk range of its ``injections`` rows.
+- a span with injection events gives a ``turn_injections`` row per entity
+  type: their token sum and the pk range of the span's ``injections`` rows.
 
-All of it is per span: the per-event path of the writer is untouched.
+All of it is per span, but for one dict update per injection event (the
+token sum per type), which keeps the budget from reading every injection.
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ def prompt_size(attrs: Mapping[str, Any]) -> tuple[int, str | None, str] | None:
 
 
 def write_rows(conn: sqlite3.Connection, turn_spans: list[tuple], llm_spans: list[tuple]) -> None:
-    """Insert ``turn_injections`` rows (turn, span pk, time, user, first pk, last pk) and an
+    """Insert ``turn_injections`` rows (turn, span pk, time, user, entity type, tokens, first pk,
+    last pk) and an
     ``llm_calls`` row for each ``(span pk, span row, (tokens, model, source))``."""
     if turn_spans:
         conn.executemany(
-            f"INSERT INTO {TURN_INJECTIONS_TABLE} (turn_id, span_pk, time_ns, user_id, first_pk, last_pk)"
-            " VALUES (?, ?, ?, ?, ?, ?)", turn_spans)
+            f"INSERT INTO {TURN_INJECTIONS_TABLE} (turn_id, span_pk, time_ns, user_id, entity_type, tokens,"
+            " first_pk, last_pk) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", turn_spans)
     if llm_spans:
         # span row: (pk, trace, span, parent, name, kind, start, end, status, user, ..., turn)
         conn.executemany(

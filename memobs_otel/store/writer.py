@@ -409,6 +409,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
         session_or_blank = span_session or ""
         request_or_blank = span_request or ""
         span_first_injection = injection_pk + 1
+        span_types: dict = {}  # entity type -> tokens of this span's injections (turn_injections)
         for name, time_ns, ev in read_events(obj):
             if ev.__class__ is not dict_:
                 ev = _plain(ev)
@@ -431,6 +432,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                     if tokens.__class__ is not int_:
                         tokens = _int(tokens, 0)
                     injection_pk += 1
+                    span_types[entity_type] = span_types.get(entity_type, 0) + tokens
                     if common_shape(ev):
                         # the hot path: plain values of the usual attributes
                         rank = get(K_RANK)
@@ -508,8 +510,10 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                     _int(get(sc.ENTITY_TOKENS)),
                     user, session, request,
                 ))
-        if with_turns and injection_pk >= span_first_injection:  # its injections: one pk range
-            turn_spans.append((row[15], this_span, row[6], span_user, span_first_injection, injection_pk))
+        if with_turns and span_types:  # its injections: one pk range, tokens per type
+            for entity_type, tokens in span_types.items():
+                turn_spans.append((row[15], this_span, row[6], span_user, entity_type, tokens,
+                                   span_first_injection, injection_pk))
 
     # 3. the catalog: only events that may change it, in (time, arrival) order
     if observed:
