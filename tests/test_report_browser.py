@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -155,3 +156,136 @@ def test_console_errors_are_detected(chromium, tmp_path):
     assert [m.split(", source:")[0] for m in messages] == [
         '"careful"', '"Uncaught ReferenceError: notDefined is not defined"',
     ]
+
+
+# --- layout: nothing clipped, no sideways scrolling --------------------------
+
+UUID = "9b2f4c1e-7d3a-4f5b-8c6d-0e1f2a3b4c5d"
+UUID_NEWER = "0c7e1a2b-3d4e-4f5a-9b8c-7d6e5f4a3b2c"
+LONG_ID = "tenant-eu-west-1/customers/acme-industries/threads/2025-05/summary-0001"  # 72 characters
+LONG_TITLE = ("Seat preferences for Alice: window seat on long-haul flights, aisle on short hops, never "
+              "row 13, and the front of the cabin when she travels with colleagues from the Lyon office")
+UNBROKEN_TITLE = "quarterly_refund_policy_for_enterprise_customers_in_the_european_union_v7_final_FINAL"
+SEAT = "Alice prefers a window seat on long-haul flights."
+
+
+def build_long_ids_db(db_path: Path) -> None:
+    """Realistic long ids and titles, all recorded within the same hour
+    (through the real pipeline, now): a mem0 UUID and its newer twin, a
+    LangGraph namespace key superseded by a 72-character id, a document
+    chunk id, a title with no space to break at."""
+    import memobs_otel as memobs
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    handle = memobs.configure(db_path=str(db_path), tracer_provider=provider)
+    tracer = provider.get_tracer("test-agent")
+    contents = {
+        ("mem0_memory", UUID): (SEAT, LONG_TITLE),
+        ("mem0_memory", UUID_NEWER): (SEAT, None),
+        ("langgraph_item", "memories/alice:seat-preferences"): ("Window seat, front of the cabin.", None),
+        ("conversation_summary", LONG_ID): ("Acme asked twice about the refund of order 4411. " * 8, None),
+        ("document", "kb-gift#3f2a9c1d0e4b"): ("Gift cards cannot be refunded. " * 30, UNBROKEN_TITLE),
+    }
+
+    def search(keys):
+        @memobs.observe_retrieval(entity_type=lambda e: e.metadata["type"], store="memories")
+        def run(query):
+            return [{"id": i, "content": contents[(t, i)][0], "title": contents[(t, i)][1], "metadata": {"type": t}}
+                    for t, i in keys]
+        with memobs.context(user_id="alice", session_id="s-1"), tracer.start_as_current_span("turn"):
+            run("seat?")
+
+    try:
+        first = [k for k in contents if k[1] != UUID_NEWER]
+        for _ in range(4):
+            search(first)
+        search([("mem0_memory", UUID_NEWER)])
+        memobs.record_write("langgraph_item", "memories/alice:seat-preferences", "update",
+                            superseded_by=LONG_ID)
+        assert handle.force_flush(10_000)
+    finally:
+        handle.shutdown()
+        provider.shutdown()
+
+
+MEASURE = """
+<pre id="measure"></pre><script>
+(function () {
+  var out = {innerWidth: window.innerWidth, texts: [], labels: [], cells: []};
+  document.querySelectorAll("svg").forEach(function (svg) {
+    var box = svg.viewBox.baseVal;
+    svg.querySelectorAll("text").forEach(function (t) {
+      var b = t.getBBox();
+      if (b.x < -0.5 || b.x + b.width > box.width + 0.5 || b.y < -0.5 || b.y + b.height > box.height + 0.5)
+        out.texts.push([t.textContent, b.x, b.width, box.width]);
+      if (t.hasAttribute("data-width") && t.getComputedTextLength() > +t.getAttribute("data-width"))
+        out.labels.push([t.firstChild.textContent, t.getComputedTextLength(), +t.getAttribute("data-width")]);
+    });
+  });
+  var table = document.getElementById("review-queue");
+  var scroll = table.parentNode;
+  out.table = [scroll.scrollWidth, scroll.clientWidth, table.offsetWidth];
+  out.page = [document.documentElement.scrollWidth, document.documentElement.clientWidth];
+  table.querySelectorAll("td, th").forEach(function (c) {
+    if (c.scrollWidth > c.clientWidth) out.cells.push([c.textContent, c.scrollWidth, c.clientWidth]);
+  });
+  out.labelTexts = Array.prototype.map.call(document.querySelectorAll("text.label"),
+                                            function (t) { return t.firstChild.textContent; });
+  document.getElementById("measure").textContent = JSON.stringify(out);
+})();
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def long_ids_report(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("long-ids")
+    build_long_ids_db(folder / "agent.db")
+    out = folder / "report.html"
+    write_report(folder / "agent.db", out)
+    return out
+
+
+def measured(chromium, tmp_path, report: Path, width: int) -> dict:
+    """The page as a person sees it at ``width`` px, measured by a script
+    added to a copy (the copy drops the page's CSP, which admits only the
+    page's own script)."""
+    import json
+
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", report.read_text())
+    copy = tmp_path / "measured.html"
+    copy.write_text(page.replace("</body>", MEASURE + "</body>"))
+    result = run_chromium(chromium, tmp_path, copy, f"--window-size={width},2000", "--dump-dom")
+    assert console_messages(result.stderr) == []
+    found = re.search(r'<pre id="measure">(.*?)</pre>', result.stdout, re.S)
+    return json.loads(unescape(found.group(1)))
+
+
+def test_long_ids_are_not_clipped_and_the_table_fits_1400px(chromium, long_ids_report, tmp_path):
+    m = measured(chromium, tmp_path, long_ids_report, 1400)
+    assert m["innerWidth"] == 1400
+    assert m["texts"] == []  # every chart text inside its chart
+    assert m["labels"] == []  # every bar label within its column
+    assert m["cells"] == [], m["cells"]  # no table cell's content overflows it
+    assert m["table"][0] <= m["table"][1] and m["page"][0] <= m["page"][1]
+    # labels up to 50 characters are shown whole; a longer one keeps its
+    # start and end (the full id is its tooltip)
+    longest = "conversation_summary/" + LONG_ID
+    assert sorted(m["labelTexts"]) == sorted([
+        longest[:25] + "…" + longest[-24:], "document/kb-gift#3f2a9c1d0e4b",
+        f"mem0_memory/{UUID}", f"mem0_memory/{UUID_NEWER}",
+        "langgraph_item/memories/alice:seat-preferences"])
+
+
+def test_single_day_is_drawn_per_hour(long_ids_report):
+    page = long_ids_report.read_text()
+    assert "<figcaption>Injections per hour</figcaption>" in page
+    assert 'id="over-time-unit"' in page
+
+
+def test_long_ids_screenshot(chromium, long_ids_report, tmp_path):
+    shot = tmp_path / "report.png"
+    run_chromium(chromium, tmp_path, long_ids_report, "--window-size=1400,2400", f"--screenshot={shot}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(shot, ARTIFACTS / "report-long-ids.png")
+    assert int.from_bytes(shot.read_bytes()[16:20], "big") == 1400

@@ -16,6 +16,13 @@ Headline definitions (all over the window, optionally one user):
 - *tokens wasted*: per entity, tokens injected × (1 − citation rate),
   summed — the same measure as the review queue's ``wasted_tokens``.
 
+The time series is per UTC day over the window (wider buckets past
+``MAX_BUCKETS`` days), or per hour when every injection in the window
+falls within ``HOURLY_BELOW`` (two days): a first day of use would
+otherwise be one bar. The hourly chart covers the injections' hours, at
+least the 24 hours up to the last one; ``bucket_hours`` and
+``bucket_unit`` say which.
+
 Sizes are bounded whatever the data: the top-entity chart shows
 ``TOP_CHART`` entities, the review table ``REVIEW_ROWS`` rows, and detail
 sections are drawn for the ``DETAIL_TOP`` entities by tokens plus the first
@@ -32,7 +39,7 @@ from typing import Callable
 
 from ..store import InjectionStat, ReviewCandidate, Store
 from ..store.query import NS_PER_DAY, citation_rate, window
-from ..store.timeparse import ns_to_datetime
+from ..store.timeparse import datetime_to_ns, ns_to_datetime
 from . import queries
 
 TOP_CHART = 20
@@ -40,6 +47,8 @@ REVIEW_ROWS = 500
 DETAIL_TOP = 50
 DETAIL_REVIEW = 50
 MAX_BUCKETS = 120
+NS_PER_HOUR = NS_PER_DAY // 24
+HOURLY_BELOW = 2 * NS_PER_DAY  # injections spanning less than this: one bar per hour
 SESSIONS_SHOWN = 5
 RATE_BINS = (  # (label, lowest rate included, highest rate included)
     ("0%", 0.0, 0.0),
@@ -93,7 +102,7 @@ class ReportData:
     window_end: datetime
     schema_version: tuple[int, int]
     headline: Headline
-    bucket_days: int
+    bucket_hours: int  # 1: hourly; 24: daily; 24 * n: n days per bar
     bucket_starts: list[datetime]
     injections_series: list[int]
     tokens_series: list[int]
@@ -104,6 +113,14 @@ class ReportData:
     review_total: int
     details: list[EntityDetail]
     entities_with_stats: int
+
+    @property
+    def bucket_unit(self) -> str:
+        """``hour``, ``day`` or ``7 days``: what one bar of the series covers."""
+        if self.bucket_hours == 1:
+            return "hour"
+        days = self.bucket_hours // 24
+        return "day" if days == 1 else f"{days} days"
 
     @property
     def empty(self) -> bool:
@@ -146,6 +163,24 @@ def make_buckets(start: int, end: int) -> queries.Buckets:
     width_days = max(1, math.ceil(n_days / MAX_BUCKETS))
     count = math.ceil(n_days / width_days)
     return queries.Buckets(first_day * NS_PER_DAY, width_days * NS_PER_DAY, count)
+
+
+def choose_buckets(start: int, end: int, stats: list[InjectionStat]) -> queries.Buckets:
+    """Hourly buckets when the window's injections span under ``HOURLY_BELOW``
+    (at least the 24 hours up to the last one, never before ``start``),
+    else :func:`make_buckets` over the window."""
+    firsts = [s.first_injected_at for s in stats if s.first_injected_at is not None]
+    lasts = [s.last_injected_at for s in stats if s.last_injected_at is not None]
+    if not firsts or not lasts:
+        return make_buckets(start, end)
+    first = datetime_to_ns(min(firsts))
+    last = datetime_to_ns(max(lasts))
+    if last - first >= HOURLY_BELOW:
+        return make_buckets(start, end)
+    last_hour = last // NS_PER_HOUR * NS_PER_HOUR
+    origin = max(min(first // NS_PER_HOUR * NS_PER_HOUR, last_hour - 23 * NS_PER_HOUR),
+                 start // NS_PER_HOUR * NS_PER_HOUR)
+    return queries.Buckets(origin, NS_PER_HOUR, (last_hour - origin) // NS_PER_HOUR + 1)
 
 
 def rate_bins(stats: list[InjectionStat]) -> list[tuple[str, int]]:
@@ -192,7 +227,7 @@ def _gather(store, conn, days, user_id, start, end, on_step, q=queries) -> Repor
     step("review queue")
     review = store.memory_review(days_back=days, user_id=user_id, now=ns_to_datetime(end))
     step("time series")
-    buckets = make_buckets(start, end)
+    buckets = choose_buckets(start, end, stats)
     injections_series, tokens_series, citations_series = q.series(conn, buckets, start, end, user_id)
     known = q.known_entity_count(conn, end, user_id)
 
@@ -223,7 +258,7 @@ def _gather(store, conn, days, user_id, start, end, on_step, q=queries) -> Repor
         window_end=ns_to_datetime(end),
         schema_version=store.schema_version,
         headline=headline,
-        bucket_days=buckets.width_ns // NS_PER_DAY,
+        bucket_hours=buckets.width_ns // NS_PER_HOUR,
         bucket_starts=[ns_to_datetime(buckets.start_of(i)) for i in range(buckets.count)],
         injections_series=injections_series,
         tokens_series=tokens_series,
@@ -235,6 +270,7 @@ def _gather(store, conn, days, user_id, start, end, on_step, q=queries) -> Repor
         details=details,
         entities_with_stats=len(stats),
     )
+
 
 
 def _details(conn, by_tokens, review, days, buckets, start, end, user_id, q=queries) -> list[EntityDetail]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import datetime
 from html import escape
 from importlib import resources
@@ -145,10 +146,16 @@ def _headline(data: ReportData) -> str:
 
 
 def _over_time(data: ReportData) -> str:
-    per = "day" if data.bucket_days == 1 else f"{data.bucket_days} days"
-    labels = [_fmt_day(d) for d in data.bucket_starts]
+    per = data.bucket_unit
+    hourly = data.bucket_hours == 1
+    # an hour's bar is labelled with its start time; a day's with its date
+    labels = [_fmt_time(d) if hourly else _fmt_day(d) for d in data.bucket_starts]
+    note = ""
+    if hourly:
+        note = ('<p class="hint" id="over-time-unit">Everything in the window happened within two days: '
+                "one bar per hour (UTC).</p>")
     return (
-        '<section id="over-time"><h2>Over time</h2><div class="grid2">'
+        '<section id="over-time"><h2>Over time</h2>' + note + '<div class="grid2">'
         f'<figure><figcaption>Injections per {_e(per)}</figcaption>'
         + svg.bar_chart(data.injections_series, labels, f"Injections per {per}")
         + f'</figure><figure><figcaption>Tokens injected per {_e(per)}</figcaption>'
@@ -188,10 +195,36 @@ def _signal_badges(signals: list[str]) -> str:
     )
 
 
+def _breakable(text: str) -> str:
+    """Escaped ``text`` with a line-break opportunity after each ``/``, ``:``
+    and ``#``: a long id in a narrow column wraps at its own separators
+    (the CSS breaks anywhere only as a last resort)."""
+    return _BREAK_AFTER.sub(r"\1<wbr>", _e(text))
+
+
+_BREAK_AFTER = re.compile(r"([/:#])")
+
+
+def _time_cell(value: datetime | None) -> str:
+    """Date and time that wrap at the space between them, never inside."""
+    text = _fmt_time(value)
+    return " ".join(f'<span class="nw">{_e(part)}</span>' for part in text.split(" "))
+
+
 def _entity_ref(entity_type: str, entity_id: str, anchors: dict) -> str:
-    text = f"<code>{_e(entity_type)}/{_e(entity_id)}</code>"
+    text = f"<code>{_breakable(entity_type + '/' + entity_id)}</code>"
     anchor = anchors.get((entity_type, entity_id))
     return f'<a href="#{anchor}">{text}</a>' if anchor else text
+
+
+# Column widths of the review table (its layout is fixed, so long ids and
+# titles wrap inside their column instead of widening the table past the
+# page): see docs/report.md.
+_REVIEW_COLS = "<colgroup>" + "".join(
+    f'<col class="c-{name}">' for name in (
+        "score", "signals", "entity", "action", "title", "injections", "cited", "wasted", "reasons",
+        "last-injected", "last-modified")
+) + "</colgroup>"
 
 
 def _review(data: ReportData, anchors: dict) -> str:
@@ -217,14 +250,14 @@ def _review(data: ReportData, anchors: dict) -> str:
             f'<td class="num" data-sort="{c.score}">{c.score}</td>'
             f"<td>{_signal_badges(c.signals)}</td>"
             f'<td class="entity">{_entity_ref(c.entity_type, c.entity_id, anchors)}</td>'
-            f'<td class="action">{_e(c.action)}</td>'
-            f'<td class="title">{_e(c.title)}</td>'
+            f'<td class="action">{_breakable(c.action)}</td>'
+            f'<td class="title">{_breakable(c.title)}</td>'
             f'<td class="num" data-sort="{c.injection_count}">{_n(c.injection_count)}</td>'
             f'<td class="num" data-sort="{c.citation_rate:.6f}">{_n(c.citation_count)} ({_pct(c.citation_rate)})</td>'
             f'<td class="num" data-sort="{c.wasted_tokens}">{_n(c.wasted_tokens)}</td>'
-            f'<td class="reasons">{"<br>".join(_e(r) for r in reasons(c, data.days))}</td>'
-            f"<td>{_e(_fmt_time(c.last_injected_at))}</td>"
-            f"<td>{_e(_fmt_time(c.last_modified_at))}</td>"
+            f'<td class="reasons">{"<br>".join(_breakable(r) for r in reasons(c, data.days))}</td>'
+            f'<td class="time">{_time_cell(c.last_injected_at)}</td>'
+            f'<td class="time">{_time_cell(c.last_modified_at)}</td>'
             "</tr>"
         )
     capped = ""
@@ -233,7 +266,7 @@ def _review(data: ReportData, anchors: dict) -> str:
                   "candidates; <code>memobs review --json</code> lists them all.</p>")
     return (
         head + filters
-        + '<div class="scroll"><table id="review-queue" class="sortable"><thead><tr>'
+        + '<div class="scroll"><table id="review-queue" class="sortable fixed">' + _REVIEW_COLS + '<thead><tr>'
         '<th data-type="num">Score</th><th>Signals</th><th>Entity</th><th>Action</th><th>Title</th>'
         '<th data-type="num">Injections</th><th data-type="num">Cited</th>'
         '<th data-type="num">Tokens wasted</th><th>Reasons</th><th>Last injected</th>'
@@ -244,7 +277,7 @@ def _review(data: ReportData, anchors: dict) -> str:
 
 
 def _details(data: ReportData, anchors: dict) -> str:
-    per = "day" if data.bucket_days == 1 else f"{data.bucket_days} days"
+    per = data.bucket_unit
     parts = [
         '<section id="entities"><h2>Entities</h2>',
         f'<p class="hint">{len(data.details)} entities: those with the most tokens injected '

@@ -9,10 +9,17 @@ come from CSS classes (``bar``, ``bar-alt``, ``axis`` …) set by the page.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Sequence
 
 FONT_PX = 11
+# labels of the ranked bars are ids: set in a monospace font (the page's
+# code font), whose advance is 0.60 em in DejaVu Sans Mono, Menlo and
+# Courier; 0.62 leaves room for the rest
+MONO_EM = 0.62
+LABEL_CHARS = 50  # at 12 px, 372 units: the chart widens to keep PLOT_MIN for the bars
+PLOT_MIN = 240
 
 
 def _e(value) -> str:
@@ -42,10 +49,6 @@ def _nice_max(value: float) -> float:
         if value <= step * magnitude:
             return step * magnitude
     return 10 * magnitude
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bar_chart(
@@ -105,28 +108,42 @@ def hbar_chart(
     css_class: str = "bar",
     width: int = 640,
     row_height: int = 20,
-    label_chars: int = 34,
+    label_chars: int = LABEL_CHARS,
 ) -> str:
-    """Ranked horizontal bars: ``(label, value, tooltip)`` per row, largest first."""
-    left, right = 230, 70
+    """Ranked horizontal bars: ``(label, value, tooltip)`` per row, largest first.
+
+    The label column is as wide as the longest label (in a monospace font,
+    so its width is known here), up to ``label_chars`` characters; a longer
+    label keeps its start and its end with "…" in the middle, and the full
+    label is the tooltip. Labels start at the left edge, so none is ever
+    cut by the edge of the chart; when long labels leave less than
+    ``PLOT_MIN`` for the bars, the chart is drawn wider (and scaled down
+    to the page with its text)."""
+    font = FONT_PX + 1
+    shown = [_middle(label, label_chars) for label, _, _ in rows]
+    label_w = math.ceil(max((len(text) for text in shown), default=0) * font * MONO_EM)
+    left, right = label_w + 10, 70
+    width = max(width, left + PLOT_MIN + right)  # wider, then scaled to the page: nothing cut
     height = max(1, len(rows)) * row_height + 4
     plot_w = width - left - right
     top_value = max((value for _, value, _ in rows), default=0) or 1
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg class="chart hbar" viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'aria-label="{_e(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{_e(title)}</title>",
     ]
-    for index, (label, value, tooltip) in enumerate(rows):
+    for index, ((label, value, tooltip), text) in enumerate(zip(rows, shown)):
         y = 2 + index * row_height
         w = 0 if not value else max(1.0, value / top_value * plot_w)
+        # a shortened label's full text must be in its tooltip
+        full = _e(tooltip if text == label or tooltip.startswith(label) else f"{label}: {tooltip}")
         parts.append(
-            f'<text class="label" x="{left - 8}" y="{y + row_height * 0.7:.1f}" text-anchor="end" '
-            f'font-size="{FONT_PX + 1}">{_e(_truncate(label, label_chars))}<title>{_e(tooltip)}</title></text>'
+            f'<text class="label mono" x="2" y="{y + row_height * 0.7:.1f}" data-width="{label_w}" '
+            f'font-size="{font}">{_e(text)}<title>{full}</title></text>'
         )
         parts.append(
             f'<rect class="{_e(css_class)}" x="{left}" y="{y + 3}" width="{w:.1f}" height="{row_height - 6}">'
-            f"<title>{_e(tooltip)}</title></rect>"
+            f"<title>{full}</title></rect>"
         )
         parts.append(
             f'<text class="axis" x="{left + w + 6:.1f}" y="{y + row_height * 0.7:.1f}" '
@@ -134,6 +151,15 @@ def hbar_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _middle(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: its start, "…", its end
+    (an id's end is what tells two similar ids apart)."""
+    if len(text) <= limit:
+        return text
+    tail = (limit - 1) // 2
+    return text[: limit - 1 - tail] + "…" + text[len(text) - tail:]
 
 
 def histogram(bins: Sequence[tuple[str, int]], title: str, css_class: str = "bar-alt",
