@@ -284,3 +284,31 @@ def test_purge_user_takes_the_turn_rows(handle, db):
         conn = store.connection
         assert conn.execute("SELECT COUNT(*) FROM turn_injections WHERE user_id = 'u-2'").fetchone() == (0,)
         assert conn.execute("SELECT DISTINCT user_id FROM llm_calls").fetchall() == [("u-1",)]
+
+
+def test_report_opens_with_the_budget(tmp_path):
+    from memobs_otel.demo import run_agent
+    from memobs_otel.report import build_report
+
+    path = str(tmp_path / "demo.db")
+    now = run_agent(path)
+    data, page = build_report(path, now=now)
+    assert (data.budget.turns, data.budget.memory_tokens, data.budget.uncited_memory_tokens) == (48, 33_303, 30_709)
+    assert page.index('<section id="context-budget">') < page.index('<section id="headline"')
+    assert ('<div class="card" data-metric="memory-share"><div class="label">Memory share of the prompt</div>'
+            '<div class="value">90.9%</div>') in page
+    assert '<div class="card" data-metric="uncited-share"><div class="label">Uncited memory share</div>' \
+           '<div class="value">83.8%</div>' in page
+    # the demo's turns all happen now: one bar, on the day's axis
+    assert page.count('aria-label="Memory share of the prompt per ') == 1
+
+
+def test_report_without_prompt_sizes_says_how_to_get_them(handle, db):
+    from memobs_otel.report import build_report
+
+    memobs.record_injection([{"id": "m1", "content": TEXTS["d3"]}], entity_type="memory")
+    handle.shutdown()
+    data, page = build_report(db)
+    assert data.budget.turns == 0
+    assert ("No context budget: no turn in the window has both memory injected and a prompt size."
+            in page)

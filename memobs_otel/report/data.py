@@ -38,8 +38,10 @@ from datetime import datetime
 from typing import Callable
 
 from ..store import InjectionStat, ReviewCandidate, Store
+from ..store.results import ContextBudget
 from ..store.query import NS_PER_DAY, citation_rate, window
 from ..store.timeparse import datetime_to_ns, ns_to_datetime
+from . import budget as budget_section
 from . import queries
 
 TOP_CHART = 20
@@ -113,6 +115,8 @@ class ReportData:
     review_total: int
     details: list[EntityDetail]
     entities_with_stats: int
+    # the context budget (SPEC 6b), the page's first section; None: the store has none
+    budget: ContextBudget | None = None
 
     @property
     def bucket_unit(self) -> str:
@@ -244,6 +248,9 @@ def _gather(store, conn, days, user_id, start, end, on_step, q=queries) -> Repor
         review_candidates=len(review),
     )
 
+    step("context budget")
+    budget = budget_section.gather(store, days, user_id, ns_to_datetime(end))
+
     step("entity details")
     by_tokens = sorted(stats, key=lambda s: (-s.total_prompt_tokens, -s.surfaced_count,
                                              s.entity_type, s.entity_id))
@@ -269,6 +276,7 @@ def _gather(store, conn, days, user_id, start, end, on_step, q=queries) -> Repor
         review_total=len(review),
         details=details,
         entities_with_stats=len(stats),
+        budget=budget,
     )
 
 

@@ -18,6 +18,7 @@ from html import escape
 from importlib import resources
 
 from ..store.timeparse import ns_to_datetime
+from . import budget as budget_section
 from . import svg
 from .data import EntityDetail, ReportData, reasons
 
@@ -89,6 +90,7 @@ def render(data: ReportData) -> str:
         body.append(_empty_state(data))
     else:
         body += [
+            _context_budget(data),
             _headline(data),
             _over_time(data),
             _top_and_rates(data),
@@ -143,6 +145,23 @@ def _headline(data: ReportData) -> str:
         + _card("review", "Review queue", _n(h.review_candidates), "entities to look at")
         + "</section>"
     )
+
+
+def _context_budget(data: ReportData) -> str:
+    """The first section: memory's share of the prompt (``report/budget.py``), on the
+    other charts' time axis, or per day when those are hourly."""
+    budget = data.budget
+    if data.bucket_hours >= 24 and data.bucket_starts:
+        origin = int(data.bucket_starts[0].timestamp()) * 1_000_000_000
+        width = data.bucket_hours * 3_600 * 1_000_000_000
+        share, uncited = budget_section.series(budget, origin, width, len(data.bucket_starts))
+        labels, per = [_fmt_day(d) for d in data.bucket_starts], data.bucket_unit
+    else:
+        days = budget.by_day if budget is not None else []
+        share = [round(100 * d.memory_share, 1) if d.memory_share is not None else 0.0 for d in days]
+        uncited = [round(100 * d.uncited_share, 1) if d.uncited_share is not None else 0.0 for d in days]
+        labels, per = [d.day for d in days], "day"
+    return budget_section.render(budget, labels, share, uncited, per)
 
 
 def _over_time(data: ReportData) -> str:
