@@ -374,3 +374,52 @@ def test_single_day_report_says_per_hour(agent_db):
     assert sum(data.injections_series[-2:]) == 9  # the last hour (or two, if the run crossed one)
     assert "<figcaption>Injections per hour</figcaption>" in page
     assert f'{data.bucket_starts[-1].strftime("%Y-%m-%d %H:00")}</text>' in page
+
+
+# --- report --json ----------------------------------------------------------
+
+def test_cli_json_is_the_pages_data_and_writes_no_file(agent_db, tmp_path, monkeypatch):
+    import dataclasses
+    import json
+
+    from memobs_otel.report.data import ReportData
+
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(agent_db)
+    result = CliRunner().invoke(main, ["report", "--db", str(agent_db), "--days", "7", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert not (tmp_path / "memobs-report.html").exists()
+    assert snapshot(agent_db)[1] == before[1]  # the file's bytes are unchanged
+    assert set(out) == {f.name for f in dataclasses.fields(ReportData)} | {"bucket_unit", "empty"}
+    injected = 3 * T_REFUND + 4 * T_TONE + T_OLD + T_EVIL
+    assert out["headline"] == {
+        "known_entities": 4, "injected_entities": 4, "injections": 9, "tokens": injected, "citations": 3,
+        "citation_rate": 3 / 9, "wasted_tokens": round(3 * T_REFUND / 3) + 4 * T_TONE + T_OLD,
+        "review_candidates": 2}
+    assert (out["days"], out["user_id"], out["empty"], out["bucket_unit"]) == (7, None, False, "hour")
+    assert sum(out["injections_series"]) == 9 and len(out["bucket_starts"]) == len(out["injections_series"])
+    assert out["rate_bins"][0] == {"label": "0%", "entities": 2}
+    assert [(r["entity_id"], r["action"], r["reasons"]) for r in out["review"]] == [
+        ("pb-refund-old", "archive: superseded by pb-refund", ["superseded by pb-refund"]),
+        ("pb-tone", "rewrite or shorten: 44 tokens wasted",
+         ["injected 4× but cited 0× (0%, below 50%); 44 tokens wasted"]),
+    ]
+    assert [d["entity_id"] for d in out["details"]] == ["pb-refund", "pb-tone", "f-evil", "pb-refund-old"]
+    assert [(s["session_id"], s["injections"]) for s in out["details"][0]["recent_sessions"]] == [
+        ("s-2", 1), ("s-1", 2)]
+    assert out["window_end"].endswith("Z") and out["schema_version"][0] >= 1
+
+
+def test_cli_json_empty_and_missing(tmp_path, monkeypatch):
+    import json
+
+    db = tmp_path / "empty.db"
+    connect_for_write(db).close()
+    result = CliRunner().invoke(main, ["report", "--db", str(db), "--json"])
+    out = json.loads(result.stdout)
+    assert (out["empty"], out["review"], out["top_entities"], out["headline"]["injections"]) == (True, [], [], 0)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["report", "--db", "nope.db", "--json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("memobs: error: nope.db: no such file;")
