@@ -47,8 +47,7 @@ narrowed by
   snapshot of one namespace uses it).
 
 ClickHouse: the store over the Collector's table reads the inventory events
-as writes (same catalog fields) but does not derive the deletes of a complete
-snapshot: see ``docs/signals.md``.
+as writes and derives the same deletes when it reads (``docs/clickhouse.md``).
 
 Never raises: a failure is logged once and the call returns ``None``.
 """

@@ -249,3 +249,29 @@ def test_memobs_ingest_of_a_collector_file_gives_the_same_catalog(tmp_path):
     exporter.export(spans)
     exporter.shutdown()
     assert status(direct) == after
+
+
+def test_an_older_complete_snapshot_stored_after_a_newer_one_deletes_nothing_it_lists(tmp_path):
+    """The catalog's status time is when its value was first seen: the writer must look at the
+    newer writes themselves, or the older snapshot's derived delete would win."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    config.use_tracer_provider(provider)
+    memobs.record_write("doc", "x", "create", content="x", store="kb")
+    memobs.record_write("doc", "y", "create", content="y", store="kb")
+    memobs.record_inventory([{"id": "y", "content": "y"}], entity_type="doc", store="kb", complete=True)  # x gone
+    memobs.record_inventory([{"id": "x", "content": "x"}, {"id": "y", "content": "y"}],
+                            entity_type="doc", store="kb", complete=True)  # x back
+    spans = list(memory.get_finished_spans())
+    for order in ("one batch", "newer first"):
+        db = tmp_path / f"{order}.db"
+        exporter = SQLiteSpanExporter(str(db))
+        if order == "one batch":
+            exporter.export(spans)
+        else:
+            exporter.export(spans[:2])
+            exporter.export(spans[3:])
+            exporter.export(spans[2:3])
+        exporter.shutdown()
+        assert status(db) == {"x": "active", "y": "active"}, order

@@ -13,7 +13,9 @@ after the batch's rows are in:
   or inventory of the same store (``gen_ai.memory.store.id`` of the write's
   span; none = none) before the snapshot started — by the same user when the
   snapshot carries one, and with an id starting with one of
-  ``memobs.inventory.id_prefixes`` when it lists some;
+  ``memobs.inventory.id_prefixes`` when it lists some — and no create, update
+  or inventory write *after* it started (a later snapshot or write stored
+  first, or in the same batch, says the entity is there);
 - each known entity not present gets a derived ``delete`` write: an
   ``events`` row (``memobs.entity.write``, op ``delete``,
   ``memobs.inventory.absent = true``) and its ``writes`` row on the snapshot's
@@ -35,9 +37,13 @@ import sqlite3
 from typing import NamedTuple
 
 from .. import semconv as sc
+from .catalog import LIVE_OPS
 from .entity_cache import EntityCache
 
 _STORE_KEY = f'$."{sc.GEN_AI_MEMORY_STORE_ID}"'  # the JSON path of the span's store id
+# ops that say "it is there": an entity with one newer than the snapshot is not absent
+# (the catalog's status time is when its value was first seen, so it cannot tell)
+_LIVE = ", ".join(f"'{op}'" for op in sorted(LIVE_OPS))
 
 
 class CompleteInventory(NamedTuple):
@@ -84,7 +90,9 @@ def mark_absent(conn: sqlite3.Connection, cache: EntityCache, inventory: Complet
             WHERE e.entity_type = :type AND (e.status IS NULL OR e.status != 'deleted')
               AND EXISTS (SELECT 1 FROM writes w JOIN spans s ON s.pk = w.span_pk
                           WHERE w.entity_pk = e.pk AND w.time_ns < :start{user_filter}
-                            AND COALESCE(json_extract(s.attributes, '{_STORE_KEY}'), '') = :store)""",
+                            AND COALESCE(json_extract(s.attributes, '{_STORE_KEY}'), '') = :store)
+              AND NOT EXISTS (SELECT 1 FROM writes w WHERE w.entity_pk = e.pk AND w.time_ns > :start
+                              AND w.op IN ({_LIVE}))""",
         {"type": inventory.entity_type, "start": inventory.start_ns, "user": inventory.user_id,
          "store": inventory.store}).fetchall()
     prefixes = inventory.id_prefixes
