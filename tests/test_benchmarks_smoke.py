@@ -68,7 +68,7 @@ def test_store_rows():
     assert rows[2].name == "  the writer's own statements replayed (SQL alone)"
     # 2,000 injections, 200 spans, 200 events, 200 citations, 866 first-seen entities
     assert "the 3,466 rows the writer built" in rows[2].detail
-    assert rows[3].name == "  the same events on memobs-shaped spans (30 span attributes)"
+    assert rows[3].name == "  the same events on memobs-shaped spans (32 span attributes)"
 
 
 def test_replayed_statements_make_the_same_file(tmp_path):
@@ -147,7 +147,7 @@ def test_memobs_shaped_spans_carry_what_memobs_records():
     spans = bench_store.make_spans(40, 20)
     shaped, count = bench_store.memobs_shaped(spans)
     recorded = dict(bench_store._recorded_span().attributes)
-    assert count == len(recorded) + 2 == 30  # + user.id, session.id
+    assert count == len(recorded) + 2 == 32  # + user.id, session.id
     for plain, span in zip(spans, shaped):
         assert list(span.attributes)[: len(recorded)] == list(recorded)
         assert span.attributes["user.id"] == plain.attributes["user.id"]
