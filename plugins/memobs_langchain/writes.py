@@ -20,7 +20,8 @@ lifecycle fields of its ``metadata`` (``created_at``, ``updated_at``,
 the ids match — and one ``delete`` write per id given to ``delete``
 (``delete()`` with no ids is not recorded). ``add_texts`` given a one-shot
 iterator is recorded with ids only: memobs does not read what the store
-consumes. The store name is the vector store's class name (what the
+consumes. Store-specific methods beside these (``Chroma.update_documents``,
+``QdrantVectorStore``'s own upserts) are not recorded. The store name is the vector store's class name (what the
 retriever spans use), or the ``store`` option when it is a string; a
 callable ``store`` is given the vector store here.
 
