@@ -162,6 +162,26 @@ def test_langchain_chain_with_an_llm_instrumentation(peer, handle, db):
     assert traces >= 2  # the block's spans are in several traces: the turn ties them
 
 
+def test_langchain_plugin_records_the_prompt_size_without_an_llm_instrumentation(handle, db):
+    """No OpenInference/OpenLLMetry: memobs's LangChain plugin reads the chat model's usage."""
+    store = make_store()
+    first, second = top_ids(store, "gift cards")
+    assert memobs.instrument("langchain") == ["langchain"]
+    try:
+        with memobs.context(user_id="u-1"):
+            text = make_chain(store, [answer_message(TEXTS[first], input_tokens=333)]).invoke("gift cards")
+            assert memobs.record_answer(text) == [("document", first)]
+    finally:
+        memobs.uninstrument("langchain")
+    handle.force_flush()
+    budget = read_budget(db)
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens, budget.cited_memory_tokens) == (
+        1, 333, tokens(first) + tokens(second), tokens(first))
+    with memobs.open_store(db) as opened:
+        assert opened.connection.execute("SELECT input_tokens, source FROM llm_calls").fetchall() == [
+            (333, "memobs")]
+
+
 def test_record_prompt_alone(handle, db):
     """No LLM instrumentation: the application records its prompt (text counted, never exported)."""
     prompt = "You are a helpful agent. " * 20 + "Question: where is my refund?"

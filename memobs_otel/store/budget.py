@@ -34,6 +34,7 @@ which that user's memory was injected.
 from __future__ import annotations
 
 import heapq
+import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
@@ -150,23 +151,27 @@ GROUP BY turn_id
 # (turn_injections, m008), never the injection rows; Python keeps the rows of the
 # window's turns (a join on the text turn ids cost SQLite more than the scan).
 _MEMORY_SQL = f"""
-SELECT turn_id, entity_type, user_id, tokens FROM {TURN_INJECTIONS_TABLE}
+SELECT turn_id, entity_type, user_id, tokens, first_pk, last_pk FROM {TURN_INJECTIONS_TABLE}
 WHERE time_ns >= :cited_from AND time_ns < :memory_to {{user}}
 """
 
-# The cited part: each entity cited in a turn (a citation on a span of the turn),
-# the tokens of its injections in that turn, read from the turn's pk ranges (the
-# range of the row of the entity's type: a span has one row per type, same range).
+# The entities cited in each turn (a citation on a span of the turn).
+_CITED_SQL = """
+SELECT DISTINCT s.turn_id, c.entity_pk, e.entity_type
+FROM citations c CROSS JOIN spans s ON s.pk = c.span_pk CROSS JOIN entities e ON e.pk = c.entity_pk
+WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to
+"""
+
+# The tokens of a cited entity's injections in its turn: the turn's injection pk
+# ranges of the entity's type, read by rowid range. The (turn, type, entity, first,
+# last) list goes in as one JSON array (no index on turn ids needed, none written).
 # ``+i.entity_pk``: no index on it, or SQLite builds one over all injections.
-_CITED_SQL = f"""
-WITH cited AS (SELECT DISTINCT s.turn_id, c.entity_pk FROM citations c CROSS JOIN spans s ON s.pk = c.span_pk
-               WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to)
-SELECT cited.turn_id, e.entity_type, SUM(i.tokens)
-FROM cited CROSS JOIN entities e ON e.pk = cited.entity_pk
-CROSS JOIN {TURN_INJECTIONS_TABLE} ti ON ti.turn_id = cited.turn_id AND ti.entity_type = e.entity_type
-CROSS JOIN injections i ON i.pk BETWEEN ti.first_pk AND ti.last_pk
-WHERE +i.entity_pk = cited.entity_pk {{user}}
-GROUP BY cited.turn_id, e.entity_type
+_CITED_TOKENS_SQL = """
+SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), SUM(i.tokens)
+FROM json_each(:ranges) j CROSS JOIN injections i
+    ON i.pk BETWEEN json_extract(j.value, '$[3]') AND json_extract(j.value, '$[4]')
+WHERE +i.entity_pk = json_extract(j.value, '$[2]')
+GROUP BY 1, 2
 """
 
 
@@ -181,18 +186,26 @@ def sqlite_facts(conn: sqlite3.Connection, start_ns: int, end_ns: int,
     if not prompts:
         return [], []
     by_user = "AND user_id = :user" if user_id is not None else ""
-    cited = {(turn, entity_type): tokens for turn, entity_type, tokens in conn.execute(
-        _CITED_SQL.format(user=by_user.replace("user_id", "ti.user_id")), params)}
     turns = {row[0] for row in prompts}
-    sums: dict[tuple[str, str], list] = {}
-    for turn, entity_type, user, tokens in conn.execute(_MEMORY_SQL.format(user=by_user), params):
+    sums: dict[tuple[str, str], list] = {}  # (turn, type) -> [user, tokens, [(first, last), ...]]
+    for turn, entity_type, user, tokens, first, last in conn.execute(_MEMORY_SQL.format(user=by_user), params):
         if turn in turns:
             entry = sums.get((turn, entity_type))
             if entry is None:
-                sums[(turn, entity_type)] = [user, tokens]
+                sums[(turn, entity_type)] = [user, tokens, [(first, last)]]
             else:
-                entry[1] += tokens
                 entry[0] = entry[0] or user
+                entry[1] += tokens
+                entry[2].append((first, last))
+    ranges = []
+    for turn, entity_pk, entity_type in conn.execute(_CITED_SQL, params):
+        entry = sums.get((turn, entity_type))
+        if entry is not None:
+            ranges += [(turn, entity_type, entity_pk, first, last) for first, last in entry[2]]
+    cited: dict[tuple[str, str], int] = {}
+    if ranges:
+        cited = {(turn, entity_type): tokens for turn, entity_type, tokens in conn.execute(
+            _CITED_TOKENS_SQL, {"ranges": json.dumps(ranges)})}
     memory = [(turn, entity_type, user, tokens, cited.get((turn, entity_type), 0))
-              for (turn, entity_type), (user, tokens) in sums.items()]
+              for (turn, entity_type), (user, tokens, _) in sums.items()]
     return prompts, memory

@@ -476,9 +476,10 @@ def m008_turns(db: sqlite3.Connection) -> None:
     #   events: their token sum, and the contiguous pk range of the span's
     #   ``injections`` rows (the writer gives a span's injections
     #   consecutive pks). The budget sums these rows instead of reading every
-    #   injection (1M events: 10.9 s -> see docs/budget.md), and reads a
-    #   range only for the cited entities (``injections`` has no span index
-    #   on purpose, see m003).
+    #   injection, and reads a range only for the cited entities
+    #   (``injections`` has no span index on purpose, see m003). Its indexes
+    #   are led by time (appended in order): an index on the random turn ids
+    #   would dirty a random page per span on every batch (see m005).
     if not _has_column(db, "spans", "turn_id"):
         db.execute("ALTER TABLE spans ADD COLUMN turn_id TEXT")
     run_script(
@@ -508,7 +509,6 @@ def m008_turns(db: sqlite3.Connection) -> None:
             last_pk INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS turn_injections_time ON {TURN_INJECTIONS_TABLE} (time_ns);
-        CREATE INDEX IF NOT EXISTS turn_injections_turn ON {TURN_INJECTIONS_TABLE} (turn_id);
         CREATE INDEX IF NOT EXISTS turn_injections_span ON {TURN_INJECTIONS_TABLE} (span_pk);
         """,
     )

@@ -68,6 +68,10 @@ Vector store writes (``add_documents``, ``add_texts``, ``delete`` and their
 async forms) are recorded as writes, and ``memobs_langchain.snapshot(vector_store)``
 records what a store holds (an inventory): see ``writes``.
 
+A chat model's prompt size (``usage_metadata["input_tokens"]``) is recorded
+for the context budget when neither OpenInference nor OpenLLMetry is active
+(they record it themselves): see ``prompts``.
+
 ``memobs.uninstrument("langchain")`` restores the original methods.
 """
 
@@ -80,7 +84,7 @@ from memobs_otel import semconv
 from memobs_otel.instrumentation import Instrumentor
 from memobs_otel.recording import RetrievalSpec
 
-from . import runs, scores
+from . import prompts, runs, scores
 from .package import _instruments
 from .writes import VectorStoreWrites, snapshot
 
@@ -141,6 +145,11 @@ class LangChainInstrumentor(Instrumentor):
             self._patch_scores(cls)
             pending.extend(cls.__subclasses__())
         self._writes.instrument(VectorStore)  # add/delete as writes (writes.py)
+        # a model call's prompt size, when no LLM instrumentation records it (prompts.py)
+        from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+
+        self.wrap(CallbackManagerForLLMRun, "on_llm_end", prompts.on_llm_end)
+        self.wrap(AsyncCallbackManagerForLLMRun, "on_llm_end", prompts.aon_llm_end)
 
     def _uninstrument(self) -> None:
         self._score_classes.clear()

@@ -64,6 +64,11 @@ def _lookup_for(cls: type) -> Callable | None:
     return found
 
 
+def has_peer(handlers: Any) -> bool:
+    """One of ``handlers`` is OpenInference's or OpenLLMetry's LangChain handler."""
+    return bool(handlers) and any(_lookup_for(type(handler)) is not None for handler in handlers)
+
+
 def span_for(handlers: Any, run_id: Any) -> Any:
     """The recording span another instrumentation holds for ``run_id``, or None."""
     if not handlers or run_id is None:
