@@ -28,6 +28,10 @@ The store is built so that every review signal fires:
   no retrieval, only the end-of-run snapshot of the store
   (``memobs.record_inventory``) tells memobs it exists, and it is the
   stalest entry of all (``stale``).
+
+One decision is already taken: ``fact-old-office``'s stale signal is
+dismissed (``store.dismiss``, with a note), so the queue hides it until
+another signal fires; ``memobs review --include-dismissed`` shows it.
 """
 
 from __future__ import annotations
@@ -236,4 +240,8 @@ def run_agent(db_path: str = DEMO_DB, seed: int = 7, conversations: int = 48) ->
         handle.force_flush()
     finally:
         handle.shutdown()
+    # a review decision: the team keeps the old office's address on purpose
+    with memobs.open_store(db_path) as store:
+        store.dismiss("fact", "fact-old-office", signals=["stale"],
+                      note="kept: customers still ask about the old office")
     return datetime.now(timezone.utc)

@@ -19,7 +19,7 @@ def test_demo_records_through_the_pipeline_and_every_signal_fires(tmp_path):
     path = str(tmp_path / "demo.db")
     now = run_agent(path)
     store = memobs.open_store(path)
-    review = {c.entity_id: c for c in store.memory_review(now=now)}
+    review = {c.entity_id: c for c in store.memory_review(now=now, include_dismissed=True)}
     assert review["pb-refund-v1"].signals[0] == "supersedeable"
     assert review["pb-refund-v1"].superseded_by == "pb-refund-v2"
     assert review["pb-returns-2023"].signals == ["stale"]
@@ -31,10 +31,13 @@ def test_demo_records_through_the_pipeline_and_every_signal_fires(tmp_path):
     # known only from the store's snapshot (record_inventory): never written, never injected
     assert (review["fact-loyalty-2022"].signals, review["fact-loyalty-2022"].score,
             review["fact-loyalty-2022"].title) == (["stale"], 50 + 60 // 7, "Loyalty points 2022")
+    # the demo's one review decision: fact-old-office's stale signal dismissed, with its note
+    assert review["fact-old-office"].dismissed and not review["pb-returns-2023"].dismissed
+    assert [(d.entity_id, sorted(d.signals), d.note) for d in store.dismissals()] == [
+        ("fact-old-office", ["stale"], "kept: customers still ask about the old office")]
     assert [(c.entity_id, c.signals, c.score) for c in store.memory_review(now=now)] == [
         ("pb-refund-v1", ["supersedeable", "high_cost_low_cite"], 100),
         ("fact-loyalty-2022", ["stale"], 58),
-        ("fact-old-office", ["stale"], 57),
         ("pb-returns-2023", ["stale"], 57),
         ("pb-escalation-manual", ["high_cost_low_cite"], 49),
         ("pb-shipping-old", ["high_cost_low_cite", "duplicate"], 45),
