@@ -48,6 +48,7 @@ from .deletion import delete_where
 from .results import ContextBudget, InjectionStat, ReviewCandidate
 from .retention import apply_retention, retention_from_env
 from .scrub import PurgePending
+from .transaction import immediate_transaction
 
 __all__ = [
     "ContextBudget",
@@ -179,14 +180,8 @@ class Store:
         )
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(conn):
                 decisions.save(conn, decision)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
         self._with_writer(lambda conn: with_retry(lambda: run(conn)))
         return decision
@@ -199,15 +194,8 @@ class Store:
             return False
 
         def run(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                removed = decisions.delete(conn, entity_type, entity_id)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return removed
+            with immediate_transaction(conn):
+                return decisions.delete(conn, entity_type, entity_id)
 
         return self._with_writer(lambda conn: with_retry(lambda: run(conn)))
 
@@ -253,18 +241,12 @@ class Store:
             raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(conn):
                 counts = delete_where(
                     conn, "SELECT pk FROM spans WHERE user_id = ?", (user_id,), user_id=user_id
                 )
                 # in the same transaction: the promise to scrub survives a crash
                 scrub.mark(conn, scrub.NEEDS_VACUUM)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return counts
 
         def purge(conn: sqlite3.Connection) -> dict[str, int]:

@@ -20,9 +20,7 @@ from datetime import datetime
 from .catalog import simhash_from_db
 from .schema import ENTITY_INDEX_TABLE, MERGED_PK_KEY, STATE_TABLE
 from .results import InjectionStat
-from .timeparse import now_ns, ns_to_datetime
-
-NS_PER_DAY = 86_400 * 1_000_000_000
+from .timeparse import NS_PER_DAY, now_ns, ns_to_datetime
 
 
 def window(days_back, now: datetime | None) -> tuple[int, int]:

@@ -27,13 +27,13 @@ from datetime import datetime
 
 from .connection import DEFAULT_RETRIES, with_retry
 from .deletion import TABLES, delete_where
-from .timeparse import now_ns
+from .timeparse import NS_PER_DAY, now_ns
+from .transaction import immediate_transaction
 
 logger = logging.getLogger(__name__)
 
 ENV_DAYS = "MEMOBS_RETENTION_DAYS"
 ENV_MAX_ROWS = "MEMOBS_RETENTION_MAX_ROWS"
-_NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 def _positive(name: str, cast):
@@ -69,21 +69,15 @@ def apply_retention(
     totals = {table: 0 for table in TABLES}
     if max_age_days is None and max_rows is None:
         return totals
-    cutoff = now_ns(now) - int(max_age_days * _NS_PER_DAY) if max_age_days else None
+    cutoff = now_ns(now) - int(max_age_days * NS_PER_DAY) if max_age_days else None
 
     def run() -> dict[str, int]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            counts = {table: 0 for table in TABLES}
+        counts = {table: 0 for table in TABLES}
+        with immediate_transaction(conn):
             if cutoff is not None:
                 _add(counts, delete_where(conn, "SELECT pk FROM spans WHERE end_ns < ?", (cutoff,)))
             if max_rows is not None:
                 _add(counts, delete_where(conn, _OVER_ROWS_SQL, (max_rows,)))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return counts
 
     previous = conn.execute("PRAGMA secure_delete").fetchone()[0]

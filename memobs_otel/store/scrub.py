@@ -31,6 +31,7 @@ import sqlite3
 
 from . import state
 from .connection import StoreError, with_retry
+from .transaction import immediate_transaction
 
 PENDING_KEY = "purge_pending"
 NEEDS_VACUUM = 2
@@ -71,14 +72,8 @@ def mark(conn: sqlite3.Connection, stage: int = NEEDS_VACUUM) -> None:
 
 def _set(conn: sqlite3.Connection, stage: int) -> None:
     def run() -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(conn):
             mark(conn, stage)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     with_retry(run)
 

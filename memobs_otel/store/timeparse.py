@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 # 1e11 seconds is the year 5138; a number that large is an epoch in milliseconds.
 _MILLIS_THRESHOLD = 1e11
 _NS_PER_S = 1_000_000_000
+NS_PER_DAY = 86_400 * _NS_PER_S
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
