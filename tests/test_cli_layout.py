@@ -172,3 +172,12 @@ def test_numbers_out_of_range_are_one_line_and_exit_2(db, args, message):
     assert result.stderr == f"memobs: error: {message}\n"
     assert result.stdout == ""
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "--ttl-days must be at least 1, got '0'"),
+    ("week", "--ttl-days: not a number: 'week'"),
+])
+def test_clickhouse_schema_ttl_days_is_one_line(value, message):
+    result = run("clickhouse-schema", "--ttl-days", value)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"memobs: error: {message}\n")

@@ -22,7 +22,7 @@ import re
 import click
 
 from ..store.clickhouse.schema import decisions_ddl, distributed_ddl, narrow_ddl
-from .common import fail
+from .common import fail, number_at_least
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -41,7 +41,8 @@ def _split(table: str) -> tuple[str, str]:
 @click.option("--cluster", "cluster", default=None, metavar="C", help="Add ON CLUSTER C to every statement.")
 @click.option("--distributed", "distributed", default=None, metavar="T",
               help="With --cluster: the Distributed traces table memobs reads; a Distributed narrow table is added.")
-@click.option("--ttl-days", "ttl_days", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--ttl-days", "ttl_days", callback=number_at_least("--ttl-days", int, 1), default=None,
+              metavar="N",
               help="TTL of the narrow table (keep it at least the traces table's).")
 def command(table: str, cluster: str | None, distributed: str | None, ttl_days: int | None) -> None:
     """Print the DDL of memobs's optional ClickHouse tables (narrow events table and view)."""
