@@ -18,7 +18,7 @@ caller asks for it, and tells memobs about each item after it was taken:
   ``break`` followed by the proxy being dropped), raises (``error.type`` on
   the span, the exception passed on unchanged) or is garbage-collected. The
   span's totals (``memobs.injection.count``/``.tokens``,
-  ``gen_ai.memory.record_count``) are set then, over the items taken;
+  ``memobs.record.count``) are set then, over the items taken;
 - while the wrapped iterator runs (inside each ``next()``), the retrieval
   span is the current span again and a decorated search called from the
   generator's body counts as nested, as it would inside an eager search.

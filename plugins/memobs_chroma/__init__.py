@@ -52,7 +52,7 @@ What is patched: ``query``, ``get``, ``add``, ``upsert``, ``update`` and
 - ``delete(ids=...)`` → one ``delete_memory`` write per id (status
   ``deleted``). A delete by ``where``/``where_document`` filter → one
   ``delete_memory`` span naming the collection, with
-  ``gen_ai.memory.record.count`` = the number Chroma reports deleted, and no
+  ``memobs.record.count`` = the number Chroma reports deleted, and no
   entity events: which records matched is unknown without reading them
   first, which memobs does not do. (Ids together with a filter: the ids are
   recorded when Chroma reports every one of them deleted; otherwise it is a
@@ -272,8 +272,8 @@ class ChromaInstrumentor(Instrumentor):
         if store:
             attrs[semconv.GEN_AI_MEMORY_STORE_ID] = store
         if _int(deleted) is not None:
-            attrs[semconv.GEN_AI_MEMORY_RECORD_COUNT] = deleted
-        config.get_tracer().start_span(name, kind=SpanKind.INTERNAL, attributes=attrs).end()
+            attrs[semconv.MEMOBS_RECORD_COUNT] = deleted
+        config.get_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs).end()
 
 
 @memobs.hookimpl

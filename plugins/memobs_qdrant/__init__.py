@@ -252,7 +252,7 @@ def _filter_delete_span(store: str | None) -> None:
     attrs = {semconv.GEN_AI_OPERATION_NAME: name, **current_ids()}
     if store:
         attrs[semconv.GEN_AI_MEMORY_STORE_ID] = store
-    config.get_tracer().start_span(name, kind=SpanKind.INTERNAL, attributes=attrs).end()
+    config.get_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attrs).end()
 
 
 @memobs.hookimpl
