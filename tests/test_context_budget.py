@@ -332,3 +332,39 @@ def test_report_without_prompt_sizes_says_how_to_get_them(handle, db):
     assert data.budget.turns == 0
     assert ("No context budget: no turn in the window has both memory injected and a prompt size."
             in page)
+
+
+def test_llamaindex_plugin_records_the_prompt_size_an_llm_reports(handle, db):
+    """No OpenInference/OpenLLMetry: memobs's LlamaIndex plugin reads the usage the LLM reported
+    (``raw["usage"]``, as OpenAI's responses carry it) from the dispatcher's LLM end events."""
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.base.llms.types import CompletionResponse
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.llms.callbacks import llm_completion_callback
+
+    class UsageLLM(MockLLM):
+        @llm_completion_callback()
+        def complete(self, prompt, formatted=False, **kwargs):
+            return CompletionResponse(text="Refunds take fourteen days.", raw={
+                "model": "fake-gpt", "usage": {"prompt_tokens": 271, "completion_tokens": 6}})
+
+    @memobs.observe_retrieval(entity_type="memory")
+    def search(query):
+        return [{"id": "m1", "content": TEXTS["d0"]}]
+
+    assert memobs.instrument("llamaindex") == ["llamaindex"]
+    try:
+        with memobs.context(user_id="u-1"):
+            search("refund")
+            UsageLLM().complete("What about refunds?")
+            UsageLLM().chat([])  # MockLLM's chat goes through complete: one more call
+    finally:
+        memobs.uninstrument("llamaindex")
+    with memobs.context(user_id="u-1"):
+        UsageLLM().complete("after uninstrument")  # not recorded
+    handle.force_flush()
+    with memobs.open_store(db) as opened:
+        assert opened.connection.execute("SELECT input_tokens, model, source FROM llm_calls").fetchall() == [
+            (271, "fake-gpt", "memobs"), (271, "fake-gpt", "memobs")]
+    budget = read_budget(db)
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens) == (1, 542, tokens("d0"))

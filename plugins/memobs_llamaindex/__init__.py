@@ -57,6 +57,10 @@ Index inserts and deletes (``insert``, ``insert_nodes``, ``delete_ref_doc``,
 ``delete_nodes``) are recorded as writes under the same stable ids, and
 ``memobs_llamaindex.snapshot(index)`` records the nodes an index holds (an
 inventory): see ``writes.py``.
+
+An LLM call's prompt size (``prompt_tokens`` the LLM reports) is recorded for
+the context budget when neither OpenInference nor OpenLLMetry is active: see
+``prompts.py``.
 """
 
 from __future__ import annotations
@@ -67,10 +71,11 @@ import memobs_otel as memobs
 from memobs_otel import semconv
 from memobs_otel.entities import Entity, entity_from_item
 from memobs_otel.measure import content_hash  # bounded: a 10 MB node costs what a 64K one does
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec
 
 from .package import _instruments
+from .prompts import PromptSizes
 
 __all__ = ["LlamaIndexInstrumentor", "snapshot"]
 
@@ -143,6 +148,7 @@ class LlamaIndexInstrumentor(Instrumentor):
         self.entity_type: str | Callable = "document"
         self.store: str | Callable | None = None
         self.operation = semconv.OPERATION_RETRIEVAL
+        self._prompt_sizes = PromptSizes()
 
     def _instrument(self, entity_type: str | Callable = "document", store: str | Callable | None = None,
                     operation: str = semconv.OPERATION_RETRIEVAL, chat_entity_type: str = "chat_message",
@@ -161,6 +167,11 @@ class LlamaIndexInstrumentor(Instrumentor):
         from .writes import IndexWrites  # index inserts and deletes as writes (writes.py)
 
         IndexWrites(self).instrument()
+        # an LLM call's prompt size, when no LLM instrumentation records it (prompts.py)
+        self._prompt_sizes.instrument()
+
+    def _uninstrument(self) -> None:
+        self._prompt_sizes.uninstrument()
 
     def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
         store = self.store
@@ -169,7 +180,7 @@ class LlamaIndexInstrumentor(Instrumentor):
         elif store is None:
             store = type(retriever).__name__
         spec = RetrievalSpec(self.entity_type, store, self.operation)
-        return spec, _query_text(args, kwargs), _top_k(retriever), nodes_as_entities, None
+        return PreparedCall(spec, _query_text(args, kwargs), _top_k(retriever), nodes_as_entities)
 
 
 def snapshot(index: Any, entity_type: Any = None, *, store: str | None = None,
