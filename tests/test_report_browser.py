@@ -261,9 +261,10 @@ def measured(chromium, tmp_path, report: Path, width: int) -> dict:
     return json.loads(unescape(found.group(1)))
 
 
-def test_long_ids_are_not_clipped_and_the_table_fits_1400px(chromium, long_ids_report, tmp_path):
-    m = measured(chromium, tmp_path, long_ids_report, 1400)
-    assert m["innerWidth"] == 1400
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_long_ids_are_not_clipped_and_the_table_fits(chromium, long_ids_report, tmp_path, width):
+    m = measured(chromium, tmp_path, long_ids_report, width)
+    assert m["innerWidth"] == width
     assert m["texts"] == []  # every chart text inside its chart
     assert m["labels"] == []  # every bar label within its column
     assert m["cells"] == [], m["cells"]  # no table cell's content overflows it
