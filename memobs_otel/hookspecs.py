@@ -12,16 +12,22 @@ reaches the agent.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pluggy
+
+if TYPE_CHECKING:  # annotations only: these modules import this one
+    from .citations import Citation
+    from .entities import Entity
+    from .instrumentation import Instrumentor
+    from .trace_buffer import InjectedEntity
 
 hookspec = pluggy.HookspecMarker("memobs_otel")
 hookimpl = pluggy.HookimplMarker("memobs_otel")
 
 
 @hookspec(firstresult=True)
-def memobs_extract_entities(result: Any, entity_type: str) -> list | None:
+def memobs_extract_entities(result: Any, entity_type: str) -> list[Entity] | None:
     """Turn a retrieval ``result`` into a list of ``memobs_otel.entities.Entity``.
 
     Called for every recorded retrieval before the built-in extractor.
@@ -34,7 +40,7 @@ def memobs_extract_entities(result: Any, entity_type: str) -> list | None:
 
 
 @hookspec
-def memobs_entity_attributes(entity: Any, attributes: dict) -> None:
+def memobs_entity_attributes(entity: Entity, attributes: dict[str, Any]) -> None:
     """Adjust the attributes of one ``memobs.injection`` or write event in place.
 
     Called once per entity with the event's attribute dict, after memobs
@@ -44,7 +50,7 @@ def memobs_entity_attributes(entity: Any, attributes: dict) -> None:
 
 
 @hookspec
-def memobs_register_instrumentations(register: Callable[[Any], None]) -> None:
+def memobs_register_instrumentations(register: Callable[[Instrumentor], None]) -> None:
     """Register framework instrumentations with ``register(instrumentor)``.
 
     ``instrumentor`` is a ``memobs_otel.instrumentation.Instrumentor``
@@ -55,7 +61,7 @@ def memobs_register_instrumentations(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def memobs_detect_citations(answer: str, entities: list) -> list | None:
+def memobs_detect_citations(answer: str, entities: list[InjectedEntity]) -> list[Citation] | None:
     """Find which injected ``entities`` the ``answer`` text cites.
 
     ``entities`` are ``memobs_otel.trace_buffer.InjectedEntity`` records

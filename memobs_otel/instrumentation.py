@@ -27,7 +27,7 @@ import inspect
 import logging
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager, NamedTuple
 
 import wrapt
 
@@ -73,13 +73,32 @@ def retrieval_wrapper(spec: RetrievalSpec, is_async: bool) -> Callable:
     return wrapper
 
 
-def prepared_retrieval_wrappers(kind: str, prepare: Callable, scoped: bool = False) -> tuple[Callable, Callable]:
+class PreparedCall(NamedTuple):
+    """What a framework plugin's ``prepare`` says about one retrieval call.
+
+    ``spec``: entity type, store and operation of the span. ``query`` and
+    ``top_k``: the call's query text and result limit, when known (``None``
+    otherwise). ``entities_of``: turns the call's result into entities
+    (``None``: the plugins' and built-in extractors do). ``scope``: a context
+    manager held around the call (e.g. ``memobs.context(user_id=...)``), or
+    ``None``.
+    """
+
+    spec: RetrievalSpec
+    query: str | None = None
+    top_k: int | None = None
+    entities_of: Callable[[Any], Any] | None = None
+    scope: ContextManager | None = None
+
+
+def prepared_retrieval_wrappers(kind: str, prepare: Callable[[Any, tuple, dict], PreparedCall | None],
+                                scoped: bool = False) -> tuple[Callable, Callable]:
     """Sync and async wrapt wrappers for a framework's retrieval method.
 
-    ``prepare(instance, args, kwargs)`` returns ``(spec, query, top_k,
-    entities_of, scope)`` for ``observe_call`` (``entities_of`` may be
-    ``None``). With the kill switch on, or when ``prepare`` fails (logged once
-    under ``kind``), the call goes through unrecorded.
+    ``prepare(instance, args, kwargs)`` returns a :class:`PreparedCall`, or
+    ``None`` to leave the call unrecorded. With the kill switch on, or when
+    ``prepare`` fails (logged once under ``kind``), the call goes through
+    unrecorded.
 
     ``scope`` is ``None`` unless ``scoped``: then it may be a context manager
     held around the call, and the async wrapper is a coroutine function, so
@@ -94,7 +113,7 @@ def prepared_retrieval_wrappers(kind: str, prepare: Callable, scoped: bool = Fal
         prepared = guard.safe_invoke(kind, prepare, instance, args, kwargs)
         if prepared is None:
             return wrapped(*args, **kwargs)
-        spec, query, top_k, entities_of, scope = prepared
+        spec, query, top_k, entities_of, scope = prepared  # a PreparedCall
         if scope is None:
             return observe_call(wrapped, args, kwargs, spec, query, top_k, entities_of)
         with scope:
@@ -117,7 +136,7 @@ def prepared_retrieval_wrappers(kind: str, prepare: Callable, scoped: bool = Fal
         prepared = guard.safe_invoke(kind, prepare, instance, args, kwargs)
         if prepared is None:
             return await wrapped(*args, **kwargs)
-        spec, query, top_k, entities_of, scope = prepared
+        spec, query, top_k, entities_of, scope = prepared  # a PreparedCall
         if scope is None:
             return await observe_call_async(wrapped, args, kwargs, spec, query, top_k, entities_of)
         with scope:

@@ -11,7 +11,10 @@ rest load. "Fails" includes raising ``SystemExit`` (a plugin calling
 caught, as ``guard`` explains.
 
 ``call_hook`` calls each implementation on its own under the never-raise
-guard, so one broken plugin cannot stop the others or reach the agent.
+guard, so one broken plugin cannot stop the others or reach the agent (a
+plain ``pm.hook.name(...)`` would stop at the first that raises). It takes
+``firstresult`` from the hookspec, as pluggy does: a ``firstresult=True``
+hook returns the first non-None result, any other the list of them.
 What a hook returns is the caller's to check: ``recording`` falls back to the
 built-in extractor when ``memobs_extract_entities`` returns something that is
 not an iterable of ``Entity``.
@@ -85,13 +88,14 @@ def load_plugins() -> None:
         _loaded = True
 
 
-def call_hook(name: str, *, firstresult: bool = False, **kwargs: Any) -> Any:
+def call_hook(name: str, **kwargs: Any) -> Any:
     """Call hook ``name``'s implementations one by one, each guarded.
 
-    With ``firstresult`` the first non-None result is returned (None if
-    none); otherwise the list of non-None results.
+    For a hookspec marked ``firstresult=True`` the first non-None result is
+    returned (None if none); otherwise the list of non-None results.
     """
     caller = getattr(pm.hook, name)
+    firstresult = bool(caller.spec.opts.get("firstresult"))
     impls = caller.get_hookimpls()
     if not impls:
         return None if firstresult else []

@@ -241,8 +241,7 @@ def _extract(result: Any, spec: RetrievalSpec) -> list[Entity]:
             entity.entity_type, entity.rank = entity_type, rank
         entities = result
     elif plugins.has_impls("memobs_extract_entities"):
-        found = plugins.call_hook("memobs_extract_entities", firstresult=True,
-                                  result=result, entity_type=entity_type)
+        found = plugins.call_hook("memobs_extract_entities", result=result, entity_type=entity_type)
         if found is not None:
             entities = _plugin_entities(found)
     if entities is None:

@@ -97,7 +97,7 @@ from opentelemetry.trace import SpanKind
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, frameworks, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, frameworks, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from . import records as _records
@@ -189,7 +189,7 @@ class ChromaInstrumentor(Instrumentor):
 
     # --- reads ----------------------------------------------------------------
 
-    def _prepare_query(self, collection: Any, args: tuple, kwargs: dict):
+    def _prepare_query(self, collection: Any, args: tuple, kwargs: dict) -> PreparedCall | None:
         if _owned_call():
             return None
         texts = _arg(args, kwargs, "query_texts", _QUERY_TEXTS)
@@ -201,13 +201,13 @@ class ChromaInstrumentor(Instrumentor):
             query = None
         n_results = _int(_arg(args, kwargs, "n_results", _N_RESULTS))
         spec = RetrievalSpec(self.entity_type, self._store(collection), self.operation)
-        return spec, query, 10 if n_results is None else n_results, _records.query_items, None
+        return PreparedCall(spec, query, 10 if n_results is None else n_results, _records.query_items)
 
-    def _prepare_get(self, collection: Any, args: tuple, kwargs: dict):
+    def _prepare_get(self, collection: Any, args: tuple, kwargs: dict) -> PreparedCall | None:
         if _owned_call():
             return None
         spec = RetrievalSpec(self.entity_type, self._store(collection), self.operation)
-        return spec, None, _int(_arg(args, kwargs, "limit", _GET_LIMIT)), _records.get_items, None
+        return PreparedCall(spec, None, _int(_arg(args, kwargs, "limit", _GET_LIMIT)), _records.get_items)
 
     # --- writes ---------------------------------------------------------------
 

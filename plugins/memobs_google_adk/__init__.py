@@ -61,7 +61,7 @@ from typing import Any, Callable
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from .package import _instruments
@@ -139,12 +139,12 @@ class GoogleAdkInstrumentor(Instrumentor):
 
     # --- search -------------------------------------------------------------------
 
-    def _prepare_search(self, service: Any, args: tuple, kwargs: dict):
+    def _prepare_search(self, service: Any, args: tuple, kwargs: dict) -> PreparedCall:
         spec = RetrievalSpec(self.entity_type, self._store_name(service), semconv.OPERATION_SEARCH_MEMORY)
         query = kwargs.get("query")
         user = _user(kwargs.get("user_id"))
         scope = memobs.context(user_id=user) if user is not None else None
-        return spec, query if isinstance(query, str) else None, None, _entries, scope
+        return PreparedCall(spec, query if isinstance(query, str) else None, None, _entries, scope)
 
     # --- writes -------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ from typing import Any, Callable, Sequence
 
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from .package import _instruments
@@ -157,18 +157,18 @@ class LangGraphInstrumentor(Instrumentor):
             })
         return found
 
-    def _prepare_search(self, store: Any, args: tuple, kwargs: dict):
+    def _prepare_search(self, store: Any, args: tuple, kwargs: dict) -> PreparedCall:
         spec = RetrievalSpec(self.entity_type, self._store_name(store), semconv.OPERATION_SEARCH_MEMORY)
         query = kwargs.get("query")
         limit = kwargs.get("limit", 10)
         top_k = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
-        return (spec, query if isinstance(query, str) else None, top_k,
-                lambda result: self._items(store, result), None)
+        return PreparedCall(spec, query if isinstance(query, str) else None, top_k,
+                            lambda result: self._items(store, result))
 
-    def _prepare_get(self, store: Any, args: tuple, kwargs: dict):
+    def _prepare_get(self, store: Any, args: tuple, kwargs: dict) -> PreparedCall:
         spec = RetrievalSpec(self.entity_type, self._store_name(store), semconv.OPERATION_SEARCH_MEMORY)
         namespace, key = _namespace_key(args, kwargs)
-        return spec, entity_id(namespace, key), None, lambda result: self._items(store, result), None
+        return PreparedCall(spec, entity_id(namespace, key), None, lambda result: self._items(store, result))
 
     # --- writes -----------------------------------------------------------------
 

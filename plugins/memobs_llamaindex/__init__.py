@@ -173,7 +173,7 @@ class LlamaIndexInstrumentor(Instrumentor):
     def _uninstrument(self) -> None:
         self._prompt_sizes.uninstrument()
 
-    def _prepare(self, retriever: Any, args: tuple, kwargs: dict):
+    def _prepare(self, retriever: Any, args: tuple, kwargs: dict) -> PreparedCall:
         store = self.store
         if callable(store):
             store = store(retriever)

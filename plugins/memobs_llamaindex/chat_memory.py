@@ -42,7 +42,7 @@ from typing import Any
 
 from memobs_otel import semconv
 from memobs_otel.fingerprint import content_hash
-from memobs_otel.instrumentation import prepared_retrieval_wrappers
+from memobs_otel.instrumentation import PreparedCall, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec
 
 ENTITY_TYPE = "chat_message"
@@ -82,10 +82,10 @@ def _memory_classes() -> list[type]:
 def wrap_chat_memory(instrumentor: Any, entity_type: str = ENTITY_TYPE) -> None:
     """Patch every chat memory class's ``get``/``aget`` through ``instrumentor.wrap``."""
 
-    def prepare(memory: Any, args: tuple, kwargs: dict):
+    def prepare(memory: Any, args: tuple, kwargs: dict) -> PreparedCall:
         spec = RetrievalSpec(entity_type, type(memory).__name__, semconv.OPERATION_SEARCH_MEMORY)
         query = args[0] if args else kwargs.get("input")
-        return spec, query if isinstance(query, str) else None, None, message_entities, None
+        return PreparedCall(spec, query if isinstance(query, str) else None, None, message_entities)
 
     get, aget = prepared_retrieval_wrappers(_KIND, prepare)
     for cls in _memory_classes():

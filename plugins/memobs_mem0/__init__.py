@@ -75,7 +75,7 @@ from typing import Any, Callable
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from .package import _instruments
@@ -170,11 +170,11 @@ class Mem0Instrumentor(Instrumentor):
 
     # --- search ---------------------------------------------------------------
 
-    def _prepare_search(self, memory: Any, args: tuple, kwargs: dict):
+    def _prepare_search(self, memory: Any, args: tuple, kwargs: dict) -> PreparedCall:
         query = args[0] if args else kwargs.get("query")
         spec = RetrievalSpec(self.entity_type, self._store(memory), semconv.OPERATION_SEARCH_MEMORY)
         scope = _scope_of(kwargs)
-        return spec, (query if isinstance(query, str) else None), _top_k(kwargs), None, scope
+        return PreparedCall(spec, query if isinstance(query, str) else None, _top_k(kwargs), None, scope)
 
     # --- writes ---------------------------------------------------------------
 

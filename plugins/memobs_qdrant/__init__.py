@@ -89,7 +89,7 @@ from opentelemetry.trace import SpanKind
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, frameworks, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, frameworks, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from . import points as _points
@@ -178,25 +178,25 @@ class QdrantInstrumentor(Instrumentor):
         store = self.store or _arg(args, kwargs, "collection_name", 0)
         return RetrievalSpec(self.entity_type, str(store) if store is not None else None, self.operation)
 
-    def _prepare_query(self, client: Any, args: tuple, kwargs: dict):
+    def _prepare_query(self, client: Any, args: tuple, kwargs: dict) -> PreparedCall | None:
         if _owned_call():
             return None
         query = _arg(args, kwargs, "query", 1)
         text = getattr(query, "text", None)  # a models.Document query (embedded by Qdrant)
         limit = _int(_arg(args, kwargs, "limit", 6))
-        return (self._spec(args, kwargs), text if isinstance(text, str) else None,
-                10 if limit is None else limit, self._entities_of, None)
+        return PreparedCall(self._spec(args, kwargs), text if isinstance(text, str) else None,
+                            10 if limit is None else limit, self._entities_of)
 
-    def _prepare_batch(self, client: Any, args: tuple, kwargs: dict):
+    def _prepare_batch(self, client: Any, args: tuple, kwargs: dict) -> PreparedCall | None:
         if _owned_call():
             return None
-        return self._spec(args, kwargs), None, None, self._entities_of, None
+        return PreparedCall(self._spec(args, kwargs), None, None, self._entities_of)
 
-    def _prepare_search(self, client: Any, args: tuple, kwargs: dict):
+    def _prepare_search(self, client: Any, args: tuple, kwargs: dict) -> PreparedCall | None:
         if _owned_call():
             return None
         limit = _int(_arg(args, kwargs, "limit", 4))
-        return self._spec(args, kwargs), None, 10 if limit is None else limit, self._entities_of, None
+        return PreparedCall(self._spec(args, kwargs), None, 10 if limit is None else limit, self._entities_of)
 
     # --- writes ---------------------------------------------------------------
 
