@@ -57,7 +57,6 @@ def column_text(output: str, header: str, next_header: str) -> str:
     head = next(line for line in lines if header in line and next_header in line)
     start = head.index(header)
     end = head.index(next_header)
-    # a right-aligned neighbour's digits start just before its header: stop at the last blank
     return "".join(line[start:end].strip() for line in lines[lines.index(head) + 1:])
 
 
