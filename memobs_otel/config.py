@@ -91,9 +91,18 @@ class Settings:
         return measurer
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("memobs_otel")
+    except Exception:  # noqa: BLE001
+        return "0"
+
+
 settings = Settings()
 _tracer_provider = None  # set by configure(); None = the global provider
-_tracer = trace.get_tracer(semconv.TRACER_NAME)
+_tracer = trace.get_tracer(semconv.TRACER_NAME, _version())  # same name and version as with a provider
 
 
 def _remember_locally(content: str, measurement) -> None:
@@ -132,22 +141,13 @@ def use_tracer_provider(provider) -> None:
     global _tracer_provider, _tracer
     _tracer_provider = provider
     if provider is None:
-        _tracer = trace.get_tracer(semconv.TRACER_NAME)
+        _tracer = trace.get_tracer(semconv.TRACER_NAME, _version())
     else:
         _tracer = provider.get_tracer(semconv.TRACER_NAME, _version())
 
 
 def get_tracer():
     return _tracer
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("memobs_otel")
-    except Exception:  # noqa: BLE001
-        return "0"
 
 
 reload_settings()

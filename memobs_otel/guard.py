@@ -31,19 +31,25 @@ _seen: set[str] = set()
 _seen_lock = threading.Lock()
 
 
-def log_once(kind: str, exc: BaseException | None = None, message: str | None = None) -> None:
-    """Log a memobs failure of ``kind`` the first time it happens."""
+def log_once(kind: str, exc: BaseException | None = None, message: str | None = None,
+             level: int = logging.WARNING) -> None:
+    """Log a memobs failure of ``kind`` the first time it happens.
+
+    The one logging rule: an exception is named by its class only, never by
+    its message, which may quote memory content (the traceback is added only
+    when DEBUG is on). ``message`` must not quote content either.
+    """
     with _seen_lock:
         if kind in _seen:
             return
         _seen.add(kind)
     text = message or f"memobs: {kind} failed"
+    what = "warning" if level == logging.WARNING else "message"
     if exc is not None:
-        # the class name only: an exception message may quote memory content
-        logger.warning("%s (%s); memobs keeps going and will not repeat this warning",
-                       text, type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+        logger.log(level, "%s (%s); memobs keeps going and will not repeat this %s",
+                   text, type(exc).__name__, what, exc_info=logger.isEnabledFor(logging.DEBUG))
     else:
-        logger.warning("%s; memobs will not repeat this warning", text)
+        logger.log(level, "%s; memobs will not repeat this %s", text, what)
 
 
 def reset_logged() -> None:

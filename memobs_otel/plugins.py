@@ -60,6 +60,9 @@ def _register(name: str, loader) -> None:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - a bad plugin (even one calling sys.exit) is reported, not fatal
+        # the error text is logged here, unlike guard.log_once's class name
+        # only: a plugin fails at import, before it has seen any memory, and
+        # the text ("No module named ...") is what the user needs to fix it
         plugin_errors[name] = f"{type(exc).__name__}: {exc}"
         logger.warning("memobs: plugin %r failed to load and is skipped (%s: %s)", name, type(exc).__name__, exc)
 

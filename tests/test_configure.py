@@ -149,3 +149,30 @@ def test_otlp_backend_down_never_reaches_the_agent(tmp_path, monkeypatch):
     # the SQLite copy is complete even though the OTLP backend was down
     stats = memobs.open_store(str(tmp_path / "m.db")).injection_stats()
     assert [(s.entity_id, s.surfaced_count) for s in stats] == [("f1", 3), ("f2", 3)]
+
+
+def test_the_global_provider_path_names_memobs_with_its_version():
+    # the tracer memobs makes before any configure() (the global provider's)
+    # carries the package version, as the one made for a given provider does
+    import subprocess
+    import sys
+
+    code = (
+        "from importlib.metadata import version\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from memobs_otel import config\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "config.get_tracer().start_span('a').end()\n"
+        "config.use_tracer_provider(None)\n"
+        "config.get_tracer().start_span('b').end()\n"
+        "scopes = [(s.instrumentation_scope.name, s.instrumentation_scope.version) for s in exporter.get_finished_spans()]\n"
+        "print(scopes == [('memobs_otel', version('memobs_otel'))] * 2, scopes)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("True"), out.stdout + out.stderr

@@ -31,6 +31,7 @@ an hour in between.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sqlite3
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 _RETENTION_INTERVAL_S = 3600.0
 _CONTENDED_S = 0.005  # a BEGIN that waited longer: another process holds the file
 _YIELD_MAX_S = 0.1  # SQLite's busy handler sleeps at most this long between tries
+_instances = itertools.count(1)  # each exporter logs each kind of failure once
 
 
 def _failure_kind(exc: BaseException) -> str:
@@ -134,7 +136,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._last_retention = 0.0
         self._lock = threading.Lock()
         self._stopped = False
-        self._logged: set[str] = set()
+        self._log_key = f"sqlite-exporter:{next(_instances)}"
         self._writer: Writer | None = None
         self._pending: dict[str, int] = {}  # losses not stored in the file yet
         self._pending_lock = threading.Lock()
@@ -269,9 +271,7 @@ class SQLiteSpanExporter(SpanExporter):
         apply_retention(conn, max_age_days=max_age_days, max_rows=max_rows, retries=self._retries)
 
     def _log_once(self, exc: BaseException, message: str) -> None:
+        # the failure's kind is read from the error text; the text itself
+        # is not logged (guard.log_once's rule: it may quote content)
         kind = _failure_kind(exc)
-        if kind in self._logged:
-            return
-        self._logged.add(kind)
-        logger.error("memobs: %s (%s: %s); further %s errors are not logged",
-                     message, type(exc).__name__, exc, kind)
+        log_once(f"{self._log_key}:{kind}", exc, f"memobs: {message} [{kind}]", level=logging.ERROR)
