@@ -368,3 +368,61 @@ def test_llamaindex_plugin_records_the_prompt_size_an_llm_reports(handle, db):
             (271, "fake-gpt", "memobs"), (271, "fake-gpt", "memobs")]
     budget = read_budget(db)
     assert (budget.turns, budget.prompt_tokens, budget.memory_tokens) == (1, 542, tokens("d0"))
+
+
+def test_clickhouse_gives_the_sqlite_budget(tmp_path):
+    """The same spans into a SQLite file (configure's exporter) and into embedded ClickHouse as
+    the Collector's exporter writes them: the same budget, every field."""
+    pytest.importorskip("clickhouse_connect")
+    pytest.importorskip("chdb")
+    import clickhouse_connect
+    from clickhouse_exporter_rows import create_traces_table, export
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider, captured = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(captured))
+    db = str(tmp_path / "budget.db")
+    handle = memobs.configure(db_path=db, tracer_provider=provider)
+    llm = provider.get_tracer("some-llm-instrumentation")
+
+    @memobs.observe_retrieval(entity_type=lambda e: e.metadata["kind"], store="notes")
+    def search(ids):
+        return [{"id": i, "content": TEXTS[i], "metadata": {"kind": "fact" if i == "d3" else "doc"}} for i in ids]
+
+    try:
+        with memobs.context(user_id="u-1"):  # an instrumented call in a trace of its own: gen_ai
+            search(["d0", "d3"])
+            with llm.start_as_current_span("chat") as span:
+                span.set_attribute("gen_ai.usage.input_tokens", 800)
+            memobs.cite("doc", "d0")
+        with memobs.context(user_id="u-2"):  # OpenInference's attribute, and a record_prompt ignored
+            search(["d1"])
+            with llm.start_as_current_span("ChatModel") as span:
+                span.set_attribute("llm.token_count.prompt", 90)
+            memobs.record_prompt(input_tokens=5000)
+            memobs.cite("doc", "d1")
+        with memobs.context(user_id="u-2"):  # record_prompt alone, smaller than the memory
+            search(["d2", "d3"])
+            memobs.record_prompt(input_tokens=3, model="m")
+        with llm.start_as_current_span("request", attributes={"user.id": "u-3"}):  # no block: the trace
+            search(["d1", "d2"])
+            with llm.start_as_current_span("chat") as span:
+                span.set_attribute("gen_ai.usage.input_tokens", 120)
+            memobs.cite("doc", "d2")
+    finally:
+        handle.shutdown()
+    client = clickhouse_connect.get_client(interface="chdb", path=str(tmp_path / "ch"))
+    create_traces_table(client)
+    export(client, captured.get_finished_spans())
+    client.close()
+    with memobs.open_store(db) as sqlite_store, \
+            memobs.open_store(f"chdb://{tmp_path / 'ch'}?table=otel.otel_traces") as ch_store:
+        expected = sqlite_store.context_budget()
+        assert (expected.turns, expected.prompt_tokens, expected.turns_over_prompt) == (4, 800 + 90 + 3 + 120, 1)
+        assert expected.cited_memory_tokens == tokens("d0") + tokens("d1") + tokens("d2")
+        assert ch_store.context_budget().to_dict() == expected.to_dict()
+        for user in ("u-1", "u-2", "u-3", "nobody"):
+            assert ch_store.context_budget(user_id=user).to_dict() == \
+                sqlite_store.context_budget(user_id=user).to_dict(), user

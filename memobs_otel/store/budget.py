@@ -155,22 +155,28 @@ SELECT turn_id, entity_type, user_id, tokens, first_pk, last_pk FROM {TURN_INJEC
 WHERE time_ns >= :cited_from AND time_ns < :memory_to {{user}}
 """
 
-# The entities cited in each turn (a citation on a span of the turn).
+# The entities cited in each turn (a citation on a span of the turn: the writer
+# copies the span's turn onto the citation row).
 _CITED_SQL = """
-SELECT DISTINCT s.turn_id, c.entity_pk, e.entity_type
-FROM citations c CROSS JOIN spans s ON s.pk = c.span_pk CROSS JOIN entities e ON e.pk = c.entity_pk
-WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to
+SELECT DISTINCT c.turn_id, c.entity_pk, e.entity_type
+FROM citations c CROSS JOIN entities e ON e.pk = c.entity_pk
+WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to AND c.turn_id IS NOT NULL
 """
 
 # The tokens of a cited entity's injections in its turn: the turn's injection pk
 # ranges of the entity's type, read by rowid range. The (turn, type, entity, first,
-# last) list goes in as one JSON array (no index on turn ids needed, none written).
+# last) list goes in as one JSON array (no index on turn ids needed, none written),
+# unpacked once (MATERIALIZED: not once per injection row read).
 # ``+i.entity_pk``: no index on it, or SQLite builds one over all injections.
 _CITED_TOKENS_SQL = """
-SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), SUM(i.tokens)
-FROM json_each(:ranges) j CROSS JOIN injections i
-    ON i.pk BETWEEN json_extract(j.value, '$[3]') AND json_extract(j.value, '$[4]')
-WHERE +i.entity_pk = json_extract(j.value, '$[2]')
+WITH r AS MATERIALIZED (
+    SELECT json_extract(value, '$[0]') AS turn, json_extract(value, '$[1]') AS entity_type,
+           json_extract(value, '$[2]') AS entity_pk, json_extract(value, '$[3]') AS first_pk,
+           json_extract(value, '$[4]') AS last_pk
+    FROM json_each(:ranges))
+SELECT r.turn, r.entity_type, SUM(i.tokens)
+FROM r CROSS JOIN injections i ON i.pk BETWEEN r.first_pk AND r.last_pk
+WHERE +i.entity_pk = r.entity_pk
 GROUP BY 1, 2
 """
 

@@ -479,9 +479,13 @@ def m008_turns(db: sqlite3.Connection) -> None:
     #   injection, and reads a range only for the cited entities
     #   (``injections`` has no span index on purpose, see m003). Its indexes
     #   are led by time (appended in order): an index on the random turn ids
-    #   would dirty a random page per span on every batch (see m005).
-    if not _has_column(db, "spans", "turn_id"):
-        db.execute("ALTER TABLE spans ADD COLUMN turn_id TEXT")
+    #   would dirty a random page per span on every batch (see m005). They
+    #   cover what the budget reads: no table row is looked up per turn.
+    # - ``citations.turn_id``: the turn of the citation's span, so the budget
+    #   need not read ``spans`` rows (their JSON often overflows to more pages).
+    for table in ("spans", "citations"):
+        if not _has_column(db, table, "turn_id"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN turn_id TEXT")
     run_script(
         db,
         f"""
@@ -495,7 +499,8 @@ def m008_turns(db: sqlite3.Connection) -> None:
             model TEXT,
             source TEXT NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS llm_calls_time ON {LLM_CALLS_TABLE} (time_ns, turn_id);
+        CREATE INDEX IF NOT EXISTS llm_calls_time
+            ON {LLM_CALLS_TABLE} (time_ns, turn_id, source, input_tokens);
         CREATE INDEX IF NOT EXISTS llm_calls_span ON {LLM_CALLS_TABLE} (span_pk);
 
         CREATE TABLE IF NOT EXISTS {TURN_INJECTIONS_TABLE} (
@@ -508,7 +513,8 @@ def m008_turns(db: sqlite3.Connection) -> None:
             first_pk INTEGER NOT NULL,
             last_pk INTEGER NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS turn_injections_time ON {TURN_INJECTIONS_TABLE} (time_ns);
+        CREATE INDEX IF NOT EXISTS turn_injections_time
+            ON {TURN_INJECTIONS_TABLE} (time_ns, turn_id, entity_type, user_id, tokens, first_pk, last_pk);
         CREATE INDEX IF NOT EXISTS turn_injections_span ON {TURN_INJECTIONS_TABLE} (span_pk);
         """,
     )

@@ -20,7 +20,7 @@ Derived rows: each ``memobs.injection`` event (on any span, including the
 their ``injections`` row (known attributes as columns, others in ``extra``);
 every other event is also kept whole in ``events``.
 The context budget's rows (m008, see ``turn_rows``): each span's turn
-(``memobs.turn.id``, else its trace), an ``llm_calls`` row for a span with a
+(``memobs.turn.id``, else its trace), on the span and its citations, an ``llm_calls`` row for a span with a
 prompt size, a ``turn_injections`` row (per span, not per event) for a span
 with injections.
 ``user.id`` / ``session.id`` / ``memobs.request.id`` come from the event,
@@ -497,7 +497,7 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                 citations.append((
                     event_pk, this_span, trace_hex, time_ns, entity_pk,
                     text(get(sc.CITATION_METHOD)), _float(get(sc.CITATION_SCORE)),
-                    user, session, request,
+                    user, session, request, row[15],
                 ))
             elif name == write_name:
                 add_observed((time_ns, entity_pk, catalog.event_fields(ev, name)))
@@ -544,11 +544,18 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             events,
         )
     if citations:
-        cursor.executemany(
-            "INSERT INTO citations (event_pk, span_pk, trace_id, time_ns, entity_pk, method, score,"
-            " user_id, session_id, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            citations,
-        )
+        if with_turns:
+            cursor.executemany(
+                "INSERT INTO citations (event_pk, span_pk, trace_id, time_ns, entity_pk, method, score,"
+                " user_id, session_id, request_id, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                citations,
+            )
+        else:  # a file from before m008
+            cursor.executemany(
+                "INSERT INTO citations (event_pk, span_pk, trace_id, time_ns, entity_pk, method, score,"
+                " user_id, session_id, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [c[:10] for c in citations],
+            )
     if writes:
         cursor.executemany(
             "INSERT INTO writes (event_pk, span_pk, trace_id, time_ns, entity_pk, op, status,"

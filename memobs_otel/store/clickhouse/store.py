@@ -2,6 +2,9 @@
 ``injection_stats`` / ``memory_review`` / ``dismiss`` / ``undismiss``, with the
 same parameters, results and order.
 
+``context_budget`` too: ClickHouse computes its per-turn facts (:mod:`.budget`)
+and the arithmetic is the SQLite store's (:func:`memobs_otel.store.budget.compute`).
+
 ClickHouse computes the per-entity facts (:mod:`.facts`); the window, the
 argument checks, the signals and the dismissal rules are the SQLite
 store's own code (:mod:`memobs_otel.store.query`, :mod:`~memobs_otel.store.signals`,
@@ -17,10 +20,11 @@ import time
 from datetime import datetime
 
 from ...guard import log_once
+from .. import budget as shared_budget
 from .. import decisions as shared_decisions
 from .. import query, signals
-from ..results import InjectionStat, ReviewCandidate
-from . import facts, inventories
+from ..results import ContextBudget, InjectionStat, ReviewCandidate
+from . import budget, facts, inventories
 from .client import AccessDenied, Client, ClickHouseError
 from .schema import DECISIONS_TABLE, decisions_ddl, ident, narrow_name, select_events
 from .url import Target, parse
@@ -87,6 +91,18 @@ class ClickHouseStore:
         rows = self._client.rows(sql, {"start": start, "end": end, "user": _text(user_id),
                                        "type": _text(entity_type)})
         return facts.injection_stats(rows)
+
+    def context_budget(
+        self,
+        days_back: float = 30,
+        user_id: str | None = None,
+        now: datetime | None = None,
+    ) -> ContextBudget:
+        """What share of the window's prompts is memory (as
+        :meth:`memobs_otel.store.Store.context_budget`; facts from :mod:`.budget`)."""
+        start, end = query.window(days_back, now)
+        prompts, memory = budget.facts(self._client, self.traces_table, start, end, user_id)
+        return shared_budget.compute(prompts, memory, days_back, user_id)
 
     def review_facts(self, start: int, end: int, user_id: str | None = None):
         """One :class:`~memobs_otel.store.query.EntityFacts` per known entity."""
