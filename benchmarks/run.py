@@ -20,7 +20,8 @@ import time
 
 from .common import Row, format_table
 
-SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds", "clickhouse", "inventory")
+SECTIONS = ("overhead", "tokens", "store", "peers", "instructions", "burst", "bounds", "clickhouse", "inventory",
+            "budget")
 
 
 def collect(quick: bool = False, full: bool = False, only: set[str] | None = None) -> list[Row]:
@@ -63,6 +64,10 @@ def collect(quick: bool = False, full: bool = False, only: set[str] | None = Non
         from . import bench_inventory
 
         rows += bench_inventory.run(quick)
+    if "budget" in wanted:  # 6b: store.context_budget at 1M events, the writer's cost of m008
+        from . import bench_budget
+
+        rows += bench_budget.run(quick)
     return rows
 
 

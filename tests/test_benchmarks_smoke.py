@@ -46,6 +46,16 @@ def test_overhead_and_tokens_rows():
     assert "kill switch on" in table and "target" in table.splitlines()[0]
 
 
+def test_budget_rows():
+    rows = run.collect(quick=True, only={"budget"})
+    assert names(rows) == [
+        "context_budget, 20k events, all users",
+        "context_budget, 20k events, one user",
+        "writer ingest with m008 / without, 20k events",
+    ]
+    assert rows[0].detail == "1,023 turns of 30 days counted"
+
+
 def test_hand_written_span_is_the_same_span():
     for k in (1, 10, 50):
         assert bench_overhead.same_spans(k)
