@@ -426,3 +426,57 @@ def test_clickhouse_gives_the_sqlite_budget(tmp_path):
         for user in ("u-1", "u-2", "u-3", "nobody"):
             assert ch_store.context_budget(user_id=user).to_dict() == \
                 sqlite_store.context_budget(user_id=user).to_dict(), user
+
+
+def test_every_span_started_in_a_block_carries_its_turn(handle):
+    """configure()'s TurnSpanProcessor: any instrumentation's spans, nested blocks, threads."""
+    import threading
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    captured = InMemorySpanExporter()
+    handle.tracer_provider.add_span_processor(SimpleSpanProcessor(captured))
+    other = handle.tracer_provider.get_tracer("another-instrumentation")
+    with other.start_as_current_span("outside"):
+        pass
+    with memobs.context(user_id="u-1"):
+        with other.start_as_current_span("outer"):
+            with memobs.context():
+                other.start_span("inner").end()
+            thread = threading.Thread(target=lambda: other.start_span("in a thread").end())
+            thread.start()
+            thread.join()
+    with memobs.context(user_id="u-1"):
+        other.start_span("next block").end()
+    turn = {s.name: s.attributes.get("memobs.turn.id") for s in captured.get_finished_spans()}
+    assert turn["outside"] is None
+    assert len({turn["outer"], turn["inner"], turn["next block"]}) == 3
+    assert turn["in a thread"] == turn["outer"]
+    assert all(len(t) == 16 for name, t in turn.items() if name != "outside")
+
+
+def test_a_citation_on_a_span_begun_before_the_block_is_in_the_block_turn(handle, db):
+    """The request span around the block was started outside it: citing on it claims it for the
+    block's turn, so the injection made in the block (in another trace) is cited."""
+    tracer = handle.tracer_provider.get_tracer("app")
+
+    @memobs.observe_retrieval(entity_type="memory")
+    def search(query):
+        return [{"id": "m1", "content": TEXTS["d0"]}, {"id": "m2", "content": TEXTS["d1"]}]
+
+    with tracer.start_as_current_span("request"):
+        with memobs.context(user_id="u-1"):
+            from opentelemetry import context as otel_context
+
+            token = otel_context.attach(otel_context.Context())  # the retrieval in a trace of its own
+            try:
+                search("refund")
+            finally:
+                otel_context.detach(token)
+            memobs.record_prompt(input_tokens=200)
+            memobs.cite("memory", "m1")
+    handle.force_flush()
+    budget = read_budget(db)
+    assert (budget.turns, budget.cited_memory_tokens, budget.uncited_memory_tokens) == (
+        1, tokens("d0"), tokens("d1"))
