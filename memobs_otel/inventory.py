@@ -63,7 +63,8 @@ from opentelemetry.trace import SpanKind
 from . import config, guard, plugins, semconv as sc
 from .context import current_ids
 from .entities import Entity
-from .recording import RetrievalSpec, _event_limit, _extract, entity_event_attributes
+from .recording import RetrievalSpec, _extract, entity_event_attributes
+from .sdk_fastpath import event_limit
 
 CHUNK = 1024  # items extracted and measured at a time
 # Every FLUSH_EVERY overflow spans the tracer provider is flushed (at most
@@ -105,7 +106,7 @@ class _Placer:
 
     def __init__(self, span, attrs: dict) -> None:
         self.span, self.attrs = span, attrs
-        self.limit = _event_limit(span)
+        self.limit = event_limit(span)
         self.current, self.room = span, self.limit
         self.placed = 0
         self.child = None

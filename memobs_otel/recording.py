@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import threading
 from contextvars import ContextVar
-from time import time_ns
 from typing import Any, Callable, NamedTuple
 
 from opentelemetry import context as otel_context
@@ -49,6 +48,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import config, guard, plugins, semconv as sc, streaming, trace_buffer, turns
 from .context import current_ids, current_turns
 from .entities import Entity, attribute_value, extract_entities
+from .sdk_fastpath import event_limit, put_events, set_attributes
 
 _in_retrieval: ContextVar[bool] = ContextVar("memobs_in_retrieval", default=False)
 
@@ -207,13 +207,6 @@ def _keep_peer_values(span, span_attrs: dict) -> None:
         del span_attrs[key]
 
 
-def _event_limit(span) -> int | None:
-    limits = getattr(span, "_limits", None)
-    if limits is None:
-        return 128
-    return getattr(limits, "max_events", 128)  # None: unlimited
-
-
 def _plugin_entities(found: Any) -> list[Entity] | None:
     """A plugin extractor's answer as a list of entities, or None (logged once) when it is not
     an iterable of ``Entity``: then the built-in extractor takes the result."""
@@ -299,7 +292,7 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
             _keep_peer_values(span, span_attrs)
     if nested:
         span_attrs[sc.MEMOBS_NESTED] = True
-        _set_attributes(span, span_attrs)
+        set_attributes(span, span_attrs)
         return
     ids = current_ids()
     call_hooks = plugins.has_impls("memobs_entity_attributes")
@@ -324,7 +317,7 @@ def _record_entities(span, entities: list[Entity], spec: RetrievalSpec, *, neste
     # validation pass instead of two), in the same order as two calls
     span_attrs.update(totals)
     if span_attrs:
-        _set_attributes(span, span_attrs)
+        set_attributes(span, span_attrs)
     _add_events(span, sc.EVENT_INJECTION, events, spec, ids, shared=call_hooks, clean=clean)
     trace_buffer.remember(span.get_span_context().trace_id, entities)
 
@@ -334,7 +327,7 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
     clean, and whether any token count is estimated (no encoding, or past the exact-count cap).
 
     Clean: every key one of memobs's own and every value an exact str, int,
-    float or bool (what ``_put_events`` may add without checking them again):
+    float or bool (what ``sdk_fastpath.put_events`` may add without checking them again):
     no hook ran, no lifecycle field, and the entity's own fields have those
     types (a plugin's extractor may build entities with other values).
     """
@@ -397,9 +390,9 @@ def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: d
     ``shared``: the dicts may be referenced elsewhere (a hook saw them), so
     the fast path copies them. ``clean``: see ``_injection_events``.
     """
-    limit = _event_limit(span)
+    limit = event_limit(span)
     room = len(events) if limit is None else max(0, limit - len(getattr(span, "events", ())))
-    _put_events(span, name, events if room >= len(events) else events[:room], shared, clean)
+    put_events(span, name, events if room >= len(events) else events[:room], shared, clean)
     if room >= len(events):
         return
     tracer = config.get_tracer()
@@ -409,251 +402,8 @@ def _add_events(span, name: str, events: list[dict], spec: RetrievalSpec, ids: d
         child_attrs = {sc.GEN_AI_OPERATION_NAME: spec.operation, sc.MEMOBS_OVERFLOW_FIRST_RANK: start, **ids}
         child = tracer.start_span(sc.MEMOBS_OVERFLOW_SPAN_NAME, context=parent_ctx,
                                   kind=SpanKind.INTERNAL, attributes=child_attrs)
-        _put_events(child, name, events[start : start + step], shared, clean)
+        put_events(child, name, events[start : start + step], shared, clean)
         child.end()
-
-
-# --- events and span attributes without the SDK re-cleaning them ------------------
-# ``Span.add_event`` copies the attributes into a new ``BoundedAttributes``,
-# which runs ``_clean_attribute_value`` over every value and takes a lock per
-# key: ~5 µs of the ~7 µs an injection event with 7 attributes costs, ~50 µs
-# per retrieval of 10; then it takes the span's lock once per event.
-# ``Span.set_attributes`` does the same cleaning and locking for each of the
-# ~25 span attributes set after the call (the listed documents, the totals).
-# memobs builds those values itself (str, int, float, bool, which the
-# cleaning returns unchanged), so for attributes the cleaning would not
-# change — only plain-typed values, non-empty str keys, no more keys than the
-# limit allows, no str longer than the attribute length limit — they are
-# stored as the SDK stores them, minus the cleaning:
-#
-# - events: an immutable SDK ``BoundedAttributes`` holding the dict as its
-#   ``_dict``, in an SDK ``Event`` stamped with ``time_ns()``, both built
-#   with the fields their ``__init__`` sets (``object.__new__`` and one
-#   ``__dict__``; the attributes' lock is one shared ``RLock``: an immutable
-#   ``BoundedAttributes`` takes it only to deep-copy itself). Timed inside a
-#   LangChain call (one process, 100 shuffled rounds), that is ~6 µs less
-#   per retrieval of 10 than calling their ``__init__``s, which allocate a
-#   lock and a dict per event to be replaced at once. A retrieval's events
-#   are appended to the span's event list under the span's lock in one
-#   ``extend`` (what ``_add_event`` does per event);
-# - span attributes: when none of the keys is on the span yet and they all
-#   fit under the span's attribute limit (nothing would be evicted), the
-#   dict is merged into the span's ``BoundedAttributes`` under the span's and
-#   the attributes' locks (what ``set_attributes`` does per key).
-#
-# Anything else goes through ``add_event`` / ``set_attributes``.
-#
-# These are SDK internals, so the path is used only for span classes whose
-# ``add_event``/``_add_event``/``set_attributes`` are the SDK ``Span``'s own,
-# and only after a one-time self-check on a private provider showed that
-# what it builds equals, field for field, what the public methods build from
-# the same attributes (event type, name, timestamp, attribute type and every
-# instance field but the lock; the span's attributes, their order, dropped
-# count and limits; immutability, deep copy). If the SDK changes so that
-# they differ, or any of these names is gone, memobs uses the public methods.
-
-try:
-    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
-    from opentelemetry.sdk.trace import Event as _SdkEvent
-    from opentelemetry.sdk.trace import Span as _SdkSpan
-    from opentelemetry.sdk.util import BoundedList as _BoundedList
-except Exception:  # noqa: BLE001 - a different SDK: public add_event only
-    _BoundedAttributes = _SdkEvent = _SdkSpan = _BoundedList = None
-
-FAST_EVENTS = True  # False: always Span.add_event / set_attributes (tests compare both)
-_PLAIN_VALUE_TYPES = frozenset((str, int, float, bool))
-_STR_TYPE = frozenset((str,))
-_fast_span_classes: dict[type, bool] = {}
-_fast_events_verified: bool | None = None
-
-
-def _unchanged(attrs: dict, max_attrs, max_len, clean: bool = False) -> bool:
-    """Would ``BoundedAttributes`` keep ``attrs`` as they are? (``clean``: keys and value types known good)"""
-    if max_attrs is not None and len(attrs) > max_attrs:
-        return False
-    if not clean and ("" in attrs or not _PLAIN_VALUE_TYPES.issuperset(map(type, attrs.values()))
-                      or not _STR_TYPE.issuperset(map(type, attrs))):
-        return False
-    if max_len is not None:
-        for value in attrs.values():
-            if type(value) is str and len(value) > max_len:
-                return False
-    return True
-
-
-_SHARED_LOCK = threading.RLock()  # every fast-path event's attributes' lock (see above)
-_new = object.__new__
-
-
-def _attribute_fields(max_attrs, max_len) -> dict:
-    """The fields ``BoundedAttributes(max_attrs, None, True, max_len)`` sets, but ``_dict``."""
-    return {"maxlen": max_attrs, "dropped": 0, "max_value_len": max_len, "_lock": _SHARED_LOCK,
-            "_immutable": True}
-
-
-def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
-    """The SDK ``Event`` ``add_event(name, attrs)`` would add, or None if ``attrs`` would be changed."""
-    if not _unchanged(attrs, max_attrs, max_len):
-        return None
-    bounded = _new(_BoundedAttributes)
-    bounded.__dict__ = {**_attribute_fields(max_attrs, max_len), "_dict": attrs}
-    event = _new(_SdkEvent)
-    event.__dict__ = {"_name": name, "_timestamp": time_ns() if timestamp is None else timestamp,
-                      "_attributes": bounded}
-    return event
-
-
-def _verify_fast_events() -> bool:
-    """Once: do ``_fast_event``/``_extend_events``/``_merge_attributes`` store what the public methods store?"""
-    global _fast_events_verified
-    if _fast_events_verified is not None:
-        return _fast_events_verified
-    ok = False
-    try:
-        import copy
-
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-
-        provider = TracerProvider(sampler=ALWAYS_ON, resource=Resource.get_empty(), shutdown_on_exit=False)
-        tracer = provider.get_tracer("memobs.selfcheck")
-        start = {"memobs.start": "s"}
-        attrs = {"memobs.s": "text", "memobs.i": 7, "memobs.f": 0.5, "memobs.b": True}
-        span_attrs = {"memobs.n": 3, "memobs.t": "tokens", "memobs.x": 0.25, "memobs.y": False}
-        public_span = tracer.start_span("memobs.selfcheck", attributes=start)
-        public_span.add_event("memobs.selfcheck", dict(attrs), timestamp=1)
-        public_span.add_event("memobs.selfcheck", dict(attrs), timestamp=2)
-        public_span.set_attributes(dict(span_attrs))
-        public_span.end()
-        span = tracer.start_span("memobs.selfcheck", attributes=start)
-        if not _span_class_ok(type(span)):
-            raise TypeError("not the SDK span")
-        limits = span._limits
-        built = [_fast_event("memobs.selfcheck", dict(attrs), limits.max_event_attributes,
-                             limits.max_attribute_length, t) for t in (1, 2)]
-        if None in built or not _extend_events(span, built) or not _merge_attributes(span, dict(span_attrs)):
-            raise ValueError("fast path refused plain attributes")
-        span.end()
-
-        def fields(obj) -> dict:
-            return {key: value for key, value in vars(obj).items() if key not in ("_lock", "_attributes")}
-
-        fast_events, public_events = span.events, public_span.events
-        try:
-            fast_events[0].attributes["memobs.x"] = 1
-            immutable = False
-        except TypeError:
-            immutable = True
-        ok = (len(fast_events) == len(public_events) == 2
-              and all(type(fast) is type(public) and type(fast.attributes) is type(public.attributes)
-                      and fields(fast) == fields(public)
-                      and list(fast.attributes.items()) == list(public.attributes.items()) == list(attrs.items())
-                      and fields(fast.attributes) == fields(public.attributes)
-                      and fast.dropped_attributes == public.dropped_attributes == 0
-                      for fast, public in zip(fast_events, public_events))
-              and immutable and dict(copy.deepcopy(fast_events[0].attributes)) == attrs
-              and type(span._attributes) is type(public_span._attributes)
-              and list(span.attributes.items()) == list(public_span.attributes.items())
-              == list({**start, **span_attrs}.items())
-              and fields(span._attributes) == fields(public_span._attributes)
-              and fields(span._events) == {"dropped": 0, "_dq": span._events._dq}
-              and public_span._events.dropped == 0)
-    except Exception:  # noqa: BLE001 - any surprise: public add_event only
-        ok = False
-    _fast_events_verified = ok
-    return ok
-
-
-def _span_class_ok(cls: type) -> bool:
-    return (_SdkSpan is not None and _BoundedList is not None and isinstance(cls, type)
-            and issubclass(cls, _SdkSpan)
-            and getattr(cls, "add_event", None) is _SdkSpan.add_event
-            and getattr(cls, "_add_event", None) is _SdkSpan._add_event
-            and getattr(cls, "set_attributes", None) is _SdkSpan.set_attributes)
-
-
-def _fast_events_for(span) -> bool:
-    cls = type(span)
-    ok = _fast_span_classes.get(cls)
-    if ok is None:
-        ok = _span_class_ok(cls) and _verify_fast_events()
-        if len(_fast_span_classes) < 64:
-            _fast_span_classes[cls] = ok
-    return ok
-
-
-def _extend_events(span, built: list) -> bool:
-    """Append SDK ``Event``s to ``span`` as ``_add_event`` would, under one lock; False if it refused."""
-    if not built:
-        return True
-    events = span._events
-    if type(events) is not _BoundedList:
-        return False
-    with span._lock:
-        if span._end_time is not None:
-            return False  # ended: the public path warns as the SDK does
-        events.extend(built)
-    return True
-
-
-def _merge_attributes(span, attrs: dict) -> bool:
-    """``span.set_attributes(attrs)`` for attributes the SDK would store unchanged and
-    none of which is set yet; False (nothing done) otherwise."""
-    bounded = span._attributes
-    if type(bounded) is not _BoundedAttributes:
-        return False
-    stored = bounded._dict
-    maxlen = bounded.maxlen
-    if (bounded._immutable or (maxlen is not None and len(stored) + len(attrs) > maxlen)
-            or not _unchanged(attrs, None, bounded.max_value_len) or not stored.keys().isdisjoint(attrs)):
-        return False
-    with span._lock:
-        if span._end_time is not None:
-            return False
-        with bounded._lock:
-            stored.update(attrs)
-    return True
-
-
-def _set_attributes(span, attrs: dict) -> None:
-    if not (FAST_EVENTS and _fast_events_for(span) and _merge_attributes(span, attrs)):
-        span.set_attributes(attrs)
-
-
-def _put_events(span, name: str, events: list[dict], shared: bool = False, clean: bool = False) -> None:
-    if not (FAST_EVENTS and _fast_events_for(span)):
-        for attrs in events:
-            span.add_event(name, attrs)
-        return
-    limits = span._limits
-    max_attrs, max_len = limits.max_event_attributes, limits.max_attribute_length
-    bounded_attributes, event, new, stamp = _BoundedAttributes, _SdkEvent, _new, time_ns
-    fields = _attribute_fields(max_attrs, max_len)
-    # clean attributes under no length limit: only the count can be over a limit
-    trusted = clean and max_len is None
-    built: list = []
-    for attrs in events:
-        if shared:
-            attrs = dict(attrs)
-        if (max_attrs is None or len(attrs) <= max_attrs) if trusted else _unchanged(attrs, max_attrs, max_len, clean):
-            # what _fast_event builds, inlined
-            bounded = new(bounded_attributes)
-            bounded.__dict__ = {**fields, "_dict": attrs}
-            ev = new(event)
-            ev.__dict__ = {"_name": name, "_timestamp": stamp(), "_attributes": bounded}
-            built.append(ev)
-        else:  # the SDK would change these: its own add_event, in rank order
-            _add_built(span, built)
-            built = []
-            span.add_event(name, attrs)
-    _add_built(span, built)
-
-
-def _add_built(span, built: list) -> None:
-    if not _extend_events(span, built):
-        for ev in built:
-            span._add_event(ev)  # an ended span: the SDK's own warning
 
 
 # --- the call wrapper ---------------------------------------------------------
@@ -720,7 +470,7 @@ class _StreamRecorder:
         self.injected = 0
         self.tokens = 0
         self.estimated = False
-        self.limit = _event_limit(span)
+        self.limit = event_limit(span)
         self.on_span = len(getattr(span, "events", ()))
         self.child = None
         self.on_child = 0
@@ -772,7 +522,7 @@ class _StreamRecorder:
                 entity.rank = self.rank
                 self.rank += 1
             if span_attrs:
-                _set_attributes(self.span, span_attrs)
+                set_attributes(self.span, span_attrs)
             if self.nested:
                 return
             call_hooks = plugins.has_impls("memobs_entity_attributes")
@@ -788,11 +538,11 @@ class _StreamRecorder:
         """The events on the span while it has room, then on overflow children of ``limit`` each."""
         limit = self.limit
         if limit is None:
-            _put_events(self.span, sc.EVENT_INJECTION, events, shared, clean)
+            put_events(self.span, sc.EVENT_INJECTION, events, shared, clean)
             return
         room = max(0, limit - self.on_span)
         if room:
-            _put_events(self.span, sc.EVENT_INJECTION, events[:room], shared, clean)
+            put_events(self.span, sc.EVENT_INJECTION, events[:room], shared, clean)
             self.on_span += min(room, len(events))
         first_rank = self.rank - len(events) + room
         rest = events[room:]
@@ -805,7 +555,7 @@ class _StreamRecorder:
                     kind=SpanKind.INTERNAL, attributes=attrs)
                 self.on_child = 0
             fits = rest[: max(1, limit - self.on_child)]
-            _put_events(self.child, sc.EVENT_INJECTION, fits, shared, clean)
+            put_events(self.child, sc.EVENT_INJECTION, fits, shared, clean)
             self.on_child += len(fits)
             first_rank += len(fits)
             rest = rest[len(fits):]

@@ -308,7 +308,7 @@ def test_cite_on_current_span(spans, tracer_provider):
     assert events(spans, "memobs.citation")[0]["memobs.entity.id"] == "12"
 
 
-# --- injection events built without the SDK re-cleaning them (recording._put_events) ---------
+# --- injection events built without the SDK re-cleaning them (sdk_fastpath.put_events) ---------
 
 
 def _shape(exporter):
@@ -343,14 +343,14 @@ def search_lifecycle(query):
 
 
 def _record_both_ways(monkeypatch, spans, call):
-    from memobs_otel import recording
+    from memobs_otel import sdk_fastpath
 
     spans.clear()
-    monkeypatch.setattr(recording, "FAST_EVENTS", True)
+    monkeypatch.setattr(sdk_fastpath, "ENABLED", True)
     call()
     fast = _shape(spans)
     spans.clear()
-    monkeypatch.setattr(recording, "FAST_EVENTS", False)
+    monkeypatch.setattr(sdk_fastpath, "ENABLED", False)
     call()
     public = _shape(spans)
     spans.clear()
@@ -360,9 +360,9 @@ def _record_both_ways(monkeypatch, spans, call):
 def test_fast_events_equal_add_event(spans, monkeypatch):
     from opentelemetry.attributes import BoundedAttributes
 
-    from memobs_otel import config, recording
+    from memobs_otel import config, sdk_fastpath
 
-    assert recording._verify_fast_events() is True  # this SDK: the fast path is on
+    assert sdk_fastpath.self_check() is True  # this SDK: the fast path is on
 
     def calls():
         config.reload_settings(capture_content=False)
@@ -418,15 +418,15 @@ def test_fast_events_keep_the_span_limits(monkeypatch):
 def test_fast_events_off_when_the_self_check_fails(spans, monkeypatch):
     from opentelemetry.sdk.trace import Event
 
-    from memobs_otel import recording
+    from memobs_otel import sdk_fastpath
 
     class OddEvent(Event):  # an SDK whose events are not what _fast_event builds
         pass
 
-    monkeypatch.setattr(recording, "_fast_events_verified", None)
-    monkeypatch.setattr(recording, "_fast_span_classes", {})
-    monkeypatch.setattr(recording, "_SdkEvent", OddEvent)
-    assert recording._verify_fast_events() is False
+    monkeypatch.setattr(sdk_fastpath, "_verified", None)
+    monkeypatch.setattr(sdk_fastpath, "_span_classes", {})
+    monkeypatch.setattr(sdk_fastpath, "_SdkEvent", OddEvent)
+    assert sdk_fastpath.self_check() is False
     search_playbooks("refund", k=2)
     evs = [e for s in spans.get_finished_spans() for e in s.events]
     assert len(evs) == 2 and all(type(e) is Event for e in evs)  # public add_event
@@ -436,15 +436,15 @@ def test_fast_events_off_when_the_self_check_fails(spans, monkeypatch):
 def test_fast_events_only_for_the_sdk_span_class():
     from opentelemetry.sdk.trace import Span
 
-    from memobs_otel import recording
+    from memobs_otel import sdk_fastpath
 
     class LoggingSpan(Span):
         def add_event(self, name, attributes=None, timestamp=None):
             super().add_event(name, attributes, timestamp)
 
-    assert recording._span_class_ok(Span) is True
-    assert recording._span_class_ok(LoggingSpan) is False
-    assert recording._span_class_ok(object) is False
+    assert sdk_fastpath._span_class_ok(Span) is True
+    assert sdk_fastpath._span_class_ok(LoggingSpan) is False
+    assert sdk_fastpath._span_class_ok(object) is False
 
 
 class _OddEntities:
@@ -477,16 +477,16 @@ def test_fast_events_check_values_of_plugin_built_entities(spans, monkeypatch):
 
 
 def test_fast_span_attributes_only_when_the_sdk_would_store_them_unchanged(tracer_provider):
-    from memobs_otel import recording
+    from memobs_otel import sdk_fastpath
 
     span = tracer_provider.get_tracer("t").start_span("s", attributes={"a": 1})
-    assert recording._merge_attributes(span, {"a": 2}) is False  # already set: the SDK would move it
-    assert recording._merge_attributes(span, {"b": [1]}) is False  # a list: the SDK makes it a tuple
-    assert recording._merge_attributes(span, {"": 1}) is False  # an empty key: the SDK drops it
-    assert recording._merge_attributes(span, {"b": 2, "c": "x"}) is True
+    assert sdk_fastpath._merge_attributes(span, {"a": 2}) is False  # already set: the SDK would move it
+    assert sdk_fastpath._merge_attributes(span, {"b": [1]}) is False  # a list: the SDK makes it a tuple
+    assert sdk_fastpath._merge_attributes(span, {"": 1}) is False  # an empty key: the SDK drops it
+    assert sdk_fastpath._merge_attributes(span, {"b": 2, "c": "x"}) is True
     span.end()
-    assert recording._merge_attributes(span, {"d": 3}) is False  # ended: the public path warns
-    assert recording._extend_events(span, [object()]) is False
+    assert sdk_fastpath._merge_attributes(span, {"d": 3}) is False  # ended: the public path warns
+    assert sdk_fastpath._extend_events(span, [object()]) is False
     assert list(span.attributes.items()) == [("a", 1), ("b", 2), ("c", "x")]
     assert len(span.events) == 0
 
