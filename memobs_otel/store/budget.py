@@ -41,13 +41,10 @@ from typing import Iterable
 
 from .results import ContextBudget, DayBudget, EntityTypeBudget, TurnBudget
 from .schema import LLM_CALLS_TABLE, TURN_INJECTIONS_TABLE
-from .timeparse import ns_to_datetime
+from .timeparse import NS_PER_DAY, ns_to_datetime
 
 TOP_TURNS = 10  # turns listed with the highest memory share
-CITATION_SLACK_NS = 86_400 * 10**9  # memory and citations are read from a day either side
-
-
-_DAY_NS = 86_400 * 10**9
+CITATION_SLACK_NS = NS_PER_DAY  # memory and citations are read from a day either side
 
 
 def _day(number: int) -> str:
@@ -102,9 +99,9 @@ def compute(prompts: Iterable[tuple], memory: Iterable[tuple], days_back: float,
         cited_total += cited
         if memory_tokens > prompt_tokens:
             over += 1
-        day = days.get(first_ns // _DAY_NS)
+        day = days.get(first_ns // NS_PER_DAY)
         if day is None:
-            day = days[first_ns // _DAY_NS] = [0, 0, 0, 0]
+            day = days[first_ns // NS_PER_DAY] = [0, 0, 0, 0]
         day[0] += 1
         day[1] += prompt_tokens
         day[2] += memory_tokens

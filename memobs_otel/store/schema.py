@@ -56,6 +56,8 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Callable
 
+from .transaction import immediate_transaction
+
 MIGRATIONS_TABLE = "_memobs_migrations"
 
 
@@ -558,8 +560,7 @@ def migrate(db: sqlite3.Connection, migrations=MIGRATIONS) -> list[str]:
     if names <= applied:
         return []
     done: list[str] = []
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(db):
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
             "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -574,10 +575,6 @@ def migrate(db: sqlite3.Connection, migrations=MIGRATIONS) -> list[str]:
                 (migration.__name__, datetime.now(timezone.utc).isoformat()),
             )
             done.append(migration.__name__)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return done
 
 

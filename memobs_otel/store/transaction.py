@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @contextmanager
-def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block in one ``BEGIN IMMEDIATE`` transaction; roll back on any exception."""
+def immediate_transaction(conn: sqlite3.Connection,
+                          on_rollback: Callable[[], None] | None = None) -> Iterator[sqlite3.Connection]:
+    """Run the block in one ``BEGIN IMMEDIATE`` transaction; roll back on any exception.
+
+    ``on_rollback`` is called after a rollback (the block or the COMMIT
+    failed), not when ``BEGIN`` itself fails: a cache of what the block
+    wrote is dropped there.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -31,4 +37,6 @@ def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connecti
         # ROLLBACK would raise and hide the error that matters
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if on_rollback is not None:
+            on_rollback()
         raise

@@ -59,6 +59,7 @@ from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
 from .entity_cache import EntityCache
 from . import losses as loss
 from .sanitise import sanitised_records
+from .transaction import immediate_transaction
 
 # What a value SQLite cannot bind raises (a lone surrogate: UnicodeEncodeError,
 # an int past 64 bits: OverflowError, a type it does not know:
@@ -146,21 +147,14 @@ class Writer:
     def _transaction(self, spans: list, source: SpanSource, losses: Mapping[str, int] | None = None) -> int:
         conn = self.conn
         start = _monotonic()
-        conn.execute("BEGIN IMMEDIATE")
-        self.lock_wait_s = _monotonic() - start  # > 0: another writer held the file
-        try:
+        # a rolled-back batch may have cached pks of rows that are gone
+        with immediate_transaction(conn, on_rollback=self.entities.rollback):
+            self.lock_wait_s = _monotonic() - start  # > 0: another writer held the file
             self.entities.sync(conn)
             inserted = _write(conn, spans, source, self.entities, self._resource_json,
                               turn_rows.present(conn)) if spans else 0
             if losses:
                 loss.add(conn, losses)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            # the rolled-back batch may have cached pks of rows that are gone
-            self.entities.rollback()
-            raise
         return inserted
 
     def _resource_json(self, resource) -> str:
