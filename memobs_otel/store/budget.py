@@ -34,7 +34,6 @@ which that user's memory was injected.
 from __future__ import annotations
 
 import heapq
-import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
@@ -145,35 +144,33 @@ GROUP BY turn_id
 
 # The memory near the window (a day either side: a turn's memory spans were started
 # around its LLM calls): the per-span, per-type token sums the writer kept
-# (turn_injections, m008), never the injection rows; Python keeps the rows of the
-# window's turns (a join on the text turn ids cost SQLite more than the scan).
+# (turn_injections, m008), never the injection rows, summed per turn and type
+# (``compute`` drops the turns without a prompt size in the window). Read
+# through the covering time index: no join on the text turn ids, which cost
+# SQLite more than this scan.
 _MEMORY_SQL = f"""
-SELECT turn_id, entity_type, user_id, tokens, first_pk, last_pk FROM {TURN_INJECTIONS_TABLE}
+SELECT turn_id, entity_type, MAX(user_id), SUM(tokens) FROM {TURN_INJECTIONS_TABLE}
 WHERE time_ns >= :cited_from AND time_ns < :memory_to {{user}}
+GROUP BY turn_id, entity_type
 """
 
-# The entities cited in each turn (a citation on a span of the turn: the writer
-# copies the span's turn onto the citation row).
-_CITED_SQL = """
-SELECT DISTINCT c.turn_id, c.entity_pk, e.entity_type
-FROM citations c CROSS JOIN entities e ON e.pk = c.entity_pk
-WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to AND c.turn_id IS NOT NULL
-"""
-
-# The tokens of a cited entity's injections in its turn: the turn's injection pk
-# ranges of the entity's type, read by rowid range. The (turn, type, entity, first,
-# last) list goes in as one JSON array (no index on turn ids needed, none written),
-# unpacked once (MATERIALIZED: not once per injection row read).
+# The cited part: each entity cited in a turn (a citation on a span of the turn:
+# the writer copies the span's turn onto the citation row), the tokens of its
+# injections in that turn, read by rowid range from the turn's rows of the
+# entity's type (a span has one row per type, all with the span's range).
 # ``+i.entity_pk``: no index on it, or SQLite builds one over all injections.
-_CITED_TOKENS_SQL = """
-WITH r AS MATERIALIZED (
-    SELECT json_extract(value, '$[0]') AS turn, json_extract(value, '$[1]') AS entity_type,
-           json_extract(value, '$[2]') AS entity_pk, json_extract(value, '$[3]') AS first_pk,
-           json_extract(value, '$[4]') AS last_pk
-    FROM json_each(:ranges))
-SELECT r.turn, r.entity_type, SUM(i.tokens)
-FROM r CROSS JOIN injections i ON i.pk BETWEEN r.first_pk AND r.last_pk
-WHERE +i.entity_pk = r.entity_pk
+_CITED_SQL = f"""
+WITH c AS MATERIALIZED (
+    SELECT DISTINCT c.turn_id, c.entity_pk, e.entity_type
+    FROM citations c CROSS JOIN entities e ON e.pk = c.entity_pk
+    WHERE c.time_ns >= :cited_from AND c.time_ns < :memory_to AND c.turn_id IS NOT NULL),
+r AS MATERIALIZED (
+    SELECT turn_id, entity_type, first_pk, last_pk FROM {TURN_INJECTIONS_TABLE}
+    WHERE time_ns >= :cited_from AND time_ns < :memory_to {{user}})
+SELECT c.turn_id, c.entity_type, SUM(i.tokens)
+FROM c JOIN r ON r.turn_id = c.turn_id AND r.entity_type = c.entity_type
+CROSS JOIN injections i ON i.pk BETWEEN r.first_pk AND r.last_pk
+WHERE +i.entity_pk = c.entity_pk
 GROUP BY 1, 2
 """
 
@@ -189,26 +186,8 @@ def sqlite_facts(conn: sqlite3.Connection, start_ns: int, end_ns: int,
     if not prompts:
         return [], []
     by_user = "AND user_id = :user" if user_id is not None else ""
-    turns = {row[0] for row in prompts}
-    sums: dict[tuple[str, str], list] = {}  # (turn, type) -> [user, tokens, [(first, last), ...]]
-    for turn, entity_type, user, tokens, first, last in conn.execute(_MEMORY_SQL.format(user=by_user), params):
-        if turn in turns:
-            entry = sums.get((turn, entity_type))
-            if entry is None:
-                sums[(turn, entity_type)] = [user, tokens, [(first, last)]]
-            else:
-                entry[0] = entry[0] or user
-                entry[1] += tokens
-                entry[2].append((first, last))
-    ranges = []
-    for turn, entity_pk, entity_type in conn.execute(_CITED_SQL, params):
-        entry = sums.get((turn, entity_type))
-        if entry is not None:
-            ranges += [(turn, entity_type, entity_pk, first, last) for first, last in entry[2]]
-    cited: dict[tuple[str, str], int] = {}
-    if ranges:
-        cited = {(turn, entity_type): tokens for turn, entity_type, tokens in conn.execute(
-            _CITED_TOKENS_SQL, {"ranges": json.dumps(ranges)})}
+    cited = {(turn, entity_type): tokens for turn, entity_type, tokens in
+             conn.execute(_CITED_SQL.format(user=by_user), params)}
     memory = [(turn, entity_type, user, tokens, cited.get((turn, entity_type), 0))
-              for (turn, entity_type), (user, tokens, _) in sums.items()]
+              for turn, entity_type, user, tokens in conn.execute(_MEMORY_SQL.format(user=by_user), params)]
     return prompts, memory
