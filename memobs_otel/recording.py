@@ -67,11 +67,6 @@ _DOCUMENT_KEYS = tuple(
           for name in (sc.RETRIEVAL_DOCUMENT_ID, sc.RETRIEVAL_DOCUMENT_SCORE, sc.RETRIEVAL_DOCUMENT_CONTENT,
                        sc.RETRIEVAL_DOCUMENT_METADATA))
     for i in range(sc.MAX_RETRIEVAL_DOCUMENTS))
-_ENTITY_TYPE, _ENTITY_ID, _ENTITY_TOKENS = sc.ENTITY_TYPE, sc.ENTITY_ID, sc.ENTITY_TOKENS
-_ENTITY_CONTENT_HASH, _ENTITY_SIMHASH, _ENTITY_CONTENT = sc.ENTITY_CONTENT_HASH, sc.ENTITY_SIMHASH, sc.ENTITY_CONTENT
-_ENTITY_MINHASH = sc.ENTITY_MINHASH
-_ENTITY_SCORE, _ENTITY_RANK = sc.ENTITY_SCORE, sc.ENTITY_RANK
-_ENTITY_TOKENS_ESTIMATED = sc.ENTITY_TOKENS_ESTIMATED
 _METADATA_FIELDS = tuple(field for field, _ in _LIFECYCLE)
 _OUTPUT_KEYS = (sc.OUTPUT_VALUE, sc.OUTPUT_MIME_TYPE)
 _QUERY_KWARGS = ("query", "q", "text", "input", "question", "query_str")
@@ -349,34 +344,18 @@ def _injection_events(entities: list[Entity], measurer, capture: bool, ids: dict
                           and type(entity.rank) is int and (score is None or type(score) is float)
                           and type(m.tokens) is int and (not capture or type(content) is str)):
             clean = False
-        # entity_event_attributes(entity, m, capture, ids, call_hooks), inlined: same keys, same order
-        event_attrs = {
-            _ENTITY_TYPE: entity.entity_type,
-            _ENTITY_ID: entity.entity_id,
-            _ENTITY_TOKENS: m.tokens,
-            _ENTITY_CONTENT_HASH: m.content_hash,
-            _ENTITY_SIMHASH: m.simhash,
-        }
-        if m.minhash is not None:
-            event_attrs[_ENTITY_MINHASH] = m.minhash
         if m.estimated:
             estimated = True
-            event_attrs[_ENTITY_TOKENS_ESTIMATED] = True
-        if entity.created_at is not None or entity.updated_at is not None or entity.status is not None \
-                or entity.version is not None or entity.parent_id is not None \
-                or entity.superseded_by is not None or entity.title is not None:
-            clean = False
-            for field, key in _LIFECYCLE:
-                value = getattr(entity, field)
-                if value is not None:
-                    event_attrs[key] = value
-        if capture and content is not None:
-            event_attrs[_ENTITY_CONTENT] = content
-        if ids:
-            event_attrs.update(ids)
+        if clean and (entity.created_at is not None or entity.updated_at is not None
+                      or entity.status is not None or entity.version is not None
+                      or entity.parent_id is not None or entity.superseded_by is not None
+                      or entity.title is not None):
+            clean = False  # lifecycle values are the extractor's: any type
+        # the hook is called last, below: it sees (and may redact) the score and rank too
+        event_attrs = entity_event_attributes(entity, m, capture, ids, call_hooks=False)
         if score is not None:
-            event_attrs[_ENTITY_SCORE] = score
-        event_attrs[_ENTITY_RANK] = entity.rank
+            event_attrs[sc.ENTITY_SCORE] = score
+        event_attrs[sc.ENTITY_RANK] = entity.rank
         if call_hooks:  # last: a hook sees (and may redact) every attribute
             plugins.call_hook("memobs_entity_attributes", entity=entity, attributes=event_attrs)
         events.append(event_attrs)

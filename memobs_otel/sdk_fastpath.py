@@ -103,11 +103,17 @@ def _fast_event(name: str, attrs: dict, max_attrs, max_len, timestamp=None):
     """The SDK ``Event`` ``add_event(name, attrs)`` would add, or None if ``attrs`` would be changed."""
     if not _unchanged(attrs, max_attrs, max_len):
         return None
+    return _build_event(name, attrs, _attribute_fields(max_attrs, max_len),
+                        time_ns() if timestamp is None else timestamp)
+
+
+def _build_event(name: str, attrs: dict, fields: dict, timestamp: int):
+    """An SDK ``Event`` holding ``attrs`` as they are (checked by the caller); ``fields``:
+    :func:`_attribute_fields`."""
     bounded = _new(_BoundedAttributes)
-    bounded.__dict__ = {**_attribute_fields(max_attrs, max_len), "_dict": attrs}
+    bounded.__dict__ = {**fields, "_dict": attrs}
     event = _new(_SdkEvent)
-    event.__dict__ = {"_name": name, "_timestamp": time_ns() if timestamp is None else timestamp,
-                      "_attributes": bounded}
+    event.__dict__ = {"_name": name, "_timestamp": timestamp, "_attributes": bounded}
     return event
 
 
@@ -244,7 +250,6 @@ def put_events(span, name: str, events: list[dict], shared: bool = False, clean:
         return
     limits = span._limits
     max_attrs, max_len = limits.max_event_attributes, limits.max_attribute_length
-    bounded_attributes, event, new, stamp = _BoundedAttributes, _SdkEvent, _new, time_ns
     fields = _attribute_fields(max_attrs, max_len)
     # clean attributes under no length limit: only the count can be over a limit
     trusted = clean and max_len is None
@@ -253,12 +258,7 @@ def put_events(span, name: str, events: list[dict], shared: bool = False, clean:
         if shared:
             attrs = dict(attrs)
         if (max_attrs is None or len(attrs) <= max_attrs) if trusted else _unchanged(attrs, max_attrs, max_len, clean):
-            # what _fast_event builds, inlined
-            bounded = new(bounded_attributes)
-            bounded.__dict__ = {**fields, "_dict": attrs}
-            ev = new(event)
-            ev.__dict__ = {"_name": name, "_timestamp": stamp(), "_attributes": bounded}
-            built.append(ev)
+            built.append(_build_event(name, attrs, fields, time_ns()))
         else:  # the SDK would change these: its own add_event, in rank order
             _add_built(span, built)
             built = []

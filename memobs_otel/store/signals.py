@@ -30,7 +30,6 @@ this code. docs/signals.md states the semantics for maintainers.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta as _timedelta
 from operator import attrgetter
 from typing import Iterable, Mapping
 
@@ -42,9 +41,9 @@ from .duplicates import (
     simhash_score,
     twin_groups,
 )
-from .query import NS_PER_DAY, EntityFacts
+from .query import EntityFacts
 from .results import ReviewCandidate
-from .timeparse import _EPOCH, ns_to_datetime
+from .timeparse import NS_PER_DAY, ns_to_datetime
 
 SUPERSEDEABLE = "supersedeable"
 STALE = "stale"
@@ -75,8 +74,10 @@ def last_modified_ns(fact: EntityFacts) -> int | None:
     """Latest parseable reported time; first seen if none reported; None if unreadable."""
     if not fact.reported_time:
         return fact.first_seen_ns
-    parsed = [t for t in (fact.updated_ns, fact.created_ns) if t is not None]
-    return max(parsed) if parsed else None
+    updated, created = fact.updated_ns, fact.created_ns
+    if updated is None:
+        return created
+    return updated if created is None or updated >= created else created
 
 
 def _date(ns: int | None) -> str:
@@ -115,16 +116,7 @@ def review(
     if signal_filter is not None and not signal_filter:
         return []  # keeps no candidate
     active = [f for f in facts if f.status is None or f.status.lower() not in INACTIVE_STATUSES]
-    # last_modified_ns, inlined: one call per entity is a measurable share
-    modified = [
-        (
-            (c if u is None else (u if c is None or u >= c else c))
-            if f.reported_time
-            else f.first_seen_ns
-        )
-        for f in active
-        for u, c in ((f.updated_ns, f.created_ns),)
-    ]
+    modified = [last_modified_ns(f) for f in active]
     by_type: dict[str, list[int]] = defaultdict(list)
     for index, fact in enumerate(active):
         by_type[fact.entity_type].append(index)
@@ -206,8 +198,7 @@ def review(
                     citations,
                     rate,
                     wasted,
-                    # ns_to_datetime, inlined (positional timedelta: cheaper)
-                    None if last_injected is None else _EPOCH + _timedelta(0, 0, int(last_injected) // 1_000),
+                    ns_to_datetime(last_injected),
                     modified_at,
                     superseded_by or None,
                     duplicate_of,

@@ -67,7 +67,7 @@ def ns_to_datetime(value: int | None) -> datetime | None:
     """Timezone-aware UTC datetime for nanoseconds since the epoch."""
     if value is None:
         return None
-    return _EPOCH + timedelta(microseconds=int(value) // 1_000)
+    return _EPOCH + timedelta(0, 0, int(value) // 1_000)  # (days, seconds, microseconds)
 
 
 def now_ns(now: datetime | None = None) -> int:
