@@ -449,29 +449,17 @@ def entity_from_item(item: Any, entity_type: str, score: float | None = None, ra
     metadata = get("metadata")
     if metadata is None or not _is_mapping(metadata):
         metadata = _NO_METADATA
-    # the _first() lookups below are inlined: this runs once per injected entity
     content = None
     if type(item) is dict or (model and get("get_content") is None):
-        for key in CONTENT_KEYS:  # what _content_of finds first for these
-            content = get(key)
-            if content is not None:
-                break
+        content = _first(fields, CONTENT_KEYS)  # what _content_of finds first for these
     if not isinstance(content, str):
         content = _content_of(item, fields, model)
-    raw_id = None
-    for key in ID_KEYS:
-        raw_id = get(key)
-        if raw_id is not None:
-            break
+    raw_id = _first(fields, ID_KEYS)
     if raw_id is None and metadata is not _NO_METADATA:
         raw_id = _first(metadata, ID_KEYS)
     if score is None:
-        raw_score = None
-        for key in SCORE_KEYS:
-            raw_score = get(key)
-            if raw_score is not None:
-                break
-        score = float(raw_score) if isinstance(raw_score, (int, float)) and not isinstance(raw_score, bool) else None
+        raw_score = _first(fields, SCORE_KEYS)
+        score = float(raw_score) if _is_number(raw_score) else None
     entity_id = str(raw_id) if raw_id is not None else content_hash(content)[:16]
     if type(fields) is dict and fields.keys().isdisjoint(_OPTIONAL_KEYS) and (
             metadata is _NO_METADATA or (type(metadata) is dict and metadata.keys().isdisjoint(_OPTIONAL_KEYS))):
@@ -535,10 +523,8 @@ def _list_items(result: Iterable) -> list[tuple[Any, float | None]]:
     pairs: list[tuple[Any, float | None]] = []
     for element in result:
         if isinstance(element, (list, tuple)) and len(element) == 2:
-            # (item, score): _is_number(score) and not _is_number(item), inlined
             first, second = element[0], element[1]
-            if isinstance(second, (int, float)) and not isinstance(second, bool) \
-                    and not (isinstance(first, (int, float)) and not isinstance(first, bool)):
+            if _is_number(second) and not _is_number(first):  # (item, score)
                 pairs.append((first, float(second)))
                 continue
         if isinstance(element, (dict, str)):
