@@ -294,8 +294,27 @@ _CONVERT = {
 }
 
 
+class _Rows:
+    """The rows step 2 derives from a batch's events, for steps 3 and 4."""
+
+    __slots__ = ("common", "other", "events", "citations", "writes", "turn_spans", "observed")
+
+    def __init__(self, common, other, events, citations, writes, turn_spans, observed) -> None:
+        self.common, self.other, self.events = common, other, events
+        self.citations, self.writes, self.turn_spans, self.observed = citations, writes, turn_spans, observed
+
+
 def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: EntityCache,
            resource_json: Callable[[Any], str], with_turns: bool = False) -> int:
+    """Write one batch inside the caller's transaction; return how many spans were new.
+
+    ``with_turns``: the file has m008's turn columns and tables. The steps,
+    in this order: 1. the span rows, inserted unless already stored;
+    2. the new spans' events as injection, event, citation and write rows;
+    3. the catalog, from the events that may change it; 4. the rows of
+    step 2 inserted; 5. the context budget's rows and the deletes a
+    complete inventory implies.
+    """
     cursor = conn.cursor()
     execute = cursor.execute
     span_pk = execute("SELECT COALESCE(MAX(pk), 0) FROM spans").fetchone()[0]
@@ -303,10 +322,35 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
     deferred = entity_index.present(conn)
     mark = entity_index.merged_pk(conn) if deferred else 0
     injection_pk = entity_index.next_injection_pk(conn, mark) - 1
-    dict_ = dict
-
-    # 1. spans: INSERT OR IGNORE, then read back which pks were taken
     first_span_pk = span_pk + 1
+    span_rows, llm_spans, complete_inventories = _span_rows(spans, source, first_span_pk, resource_json, with_turns)
+    stored = _insert_spans(cursor, span_rows, first_span_pk, with_turns)
+    if not stored:
+        return 0
+    rows = _event_rows(spans, source, span_rows, stored, first_span_pk, event_pk, injection_pk, entities,
+                       with_turns)
+    _update_catalog(conn, entities, rows.observed)
+    _insert_rows(cursor, rows, entities.minhash, with_turns)
+    if with_turns:
+        turn_rows.write_rows(conn, rows.turn_spans, [
+            (first_span_pk + offset, span_rows[offset], prompt) for offset, prompt in llm_spans
+            if first_span_pk + offset in stored])
+    for pk, attrs in complete_inventories:  # after the batch's rows: its items are among them
+        if pk in stored:
+            inventory = inventories.of_span(pk, span_rows[pk - first_span_pk], attrs)
+            if inventory is not None:
+                inventories.mark_absent(conn, entities, inventory)
+    if deferred:
+        entity_index.maybe_merge(conn, mark)
+    return len(stored)
+
+
+def _span_rows(spans: list, source: SpanSource, first_span_pk: int, resource_json: Callable[[Any], str],
+               with_turns: bool) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Step 1a: a ``spans`` row per span (pks from ``first_span_pk`` on, in batch order), the
+    ``(offset, prompt size)`` of spans carrying one, and the ``(pk, attributes)`` of
+    complete-inventory spans."""
+    dict_ = dict
     span_rows = []
     complete_inventories = []  # (span pk, attrs) of spans saying "this snapshot is the whole store"
     llm_spans: list[tuple] = []  # (offset, prompt size) of spans carrying one
@@ -343,6 +387,13 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
                 llm_spans.append((offset, prompt))
         if get(sc.INVENTORY_COMPLETE) is True:
             complete_inventories.append((first_span_pk + offset, attrs))
+    return span_rows, llm_spans, complete_inventories
+
+
+def _insert_spans(cursor: sqlite3.Cursor, span_rows: list[tuple], first_span_pk: int,
+                  with_turns: bool) -> set[int]:
+    """Step 1b: INSERT OR IGNORE the span rows, then read back which pks were taken (a span
+    already stored, same key, is not: nothing of it is written twice)."""
     if with_turns:
         cursor.executemany(
             "INSERT OR IGNORE INTO spans (pk, trace_id, span_id, parent_span_id, name, kind,"
@@ -357,14 +408,16 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             " scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [row[:15] for row in span_rows],
         )
-    stored = {pk for (pk,) in execute("SELECT pk FROM spans WHERE pk >= ?", (first_span_pk,))}
-    if not stored:
-        return 0
-    every_span = len(stored) == len(spans)
+    return {pk for (pk,) in cursor.execute("SELECT pk FROM spans WHERE pk >= ?", (first_span_pk,))}
 
-    # 2. events: one flat tuple of plain values per injection (the garbage
-    # collector stops tracking those); entity pks from the cache, a new
-    # entity's given on the spot
+
+def _event_rows(spans: list, source: SpanSource, span_rows: list[tuple], stored: set[int], first_span_pk: int,
+                event_pk: int, injection_pk: int, entities: EntityCache, with_turns: bool) -> _Rows:
+    """Step 2: the rows of the new spans' events. One flat tuple of plain values per
+    injection (the garbage collector stops tracking those); entity pks from the cache, a
+    new entity's given on the spot. ``event_pk`` / ``injection_pk``: the last pks taken."""
+    every_span = len(stored) == len(spans)
+    dict_ = dict
     pk_of = entities.pks.get
     new_entity = entities.add
     core_of = entities.core.get
@@ -508,8 +561,11 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             for entity_type, tokens in span_types.items():
                 turn_spans.append((row[15], this_span, row[6], span_user, entity_type, tokens,
                                    span_first_injection, injection_pk))
+    return _Rows(common, other, events, citations, writes, turn_spans, observed)
 
-    # 3. the catalog: only events that may change it, in (time, arrival) order
+
+def _update_catalog(conn: sqlite3.Connection, entities: EntityCache, observed: list[tuple]) -> None:
+    """Step 3: the catalog, from the events that may change it, in (time, arrival) order."""
     if observed:
         entities.load(conn, [item[1] for item in observed])
         observed.sort(key=_TIME)  # stable: ties go to the later event
@@ -520,6 +576,12 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             else:
                 observe(item[1], item[0], item[2])
     entities.flush(conn)
+
+
+def _insert_rows(cursor: sqlite3.Cursor, batch: _Rows, has_minhash: bool, with_turns: bool) -> None:
+    """Step 4: insert the injection, event, citation and write rows of step 2.
+    ``has_minhash``: the file has m007's minhash column."""
+    common, other, events, citations, writes = batch.common, batch.other, batch.events, batch.citations, batch.writes
     if common:
         if has_minhash:
             cursor.executemany(_COMMON_SQL, common)
@@ -557,18 +619,5 @@ def _write(conn: sqlite3.Connection, spans: list, source: SpanSource, entities: 
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             writes,
         )
-    if with_turns:
-        turn_rows.write_rows(conn, turn_spans, [
-            (first_span_pk + offset, span_rows[offset], prompt) for offset, prompt in llm_spans
-            if first_span_pk + offset in stored])
-    for pk, attrs in complete_inventories:  # after the batch's rows: its items are among them
-        if pk in stored:
-            inventory = inventories.of_span(pk, span_rows[pk - first_span_pk], attrs)
-            if inventory is not None:
-                inventories.mark_absent(conn, entities, inventory)
-    if deferred:
-        entity_index.maybe_merge(conn, mark)
-    return len(stored)
-
 
 _TIME = itemgetter(0)
