@@ -93,7 +93,7 @@ from . import config, guard, plugins, semconv, trace_buffer
 from .context import current_turns
 from .fingerprint import shingles
 from .hookspecs import hookimpl
-from .recording import _memory_span_ids, cite
+from .recording import cite, memory_span_ids
 
 NO_TURN_MESSAGE = ("memobs: record_answer() called with neither a span nor a memobs.context around it, "
                    "so memobs cannot tell which retrievals belong to this answer; nothing recorded. "
@@ -273,7 +273,7 @@ def _record_answer(text: Any) -> list[tuple[str, str]]:
     if current.is_recording():
         _cite_all(best, cited)
     else:  # one span of the turn's own for the answer's citations
-        span = config.get_tracer().start_span(semconv.CITE_SPAN_NAME, attributes=_memory_span_ids())
+        span = config.get_tracer().start_span(semconv.CITE_SPAN_NAME, attributes=memory_span_ids())
         with trace.use_span(span, end_on_exit=True):
             _cite_all(best, cited)
     return cited

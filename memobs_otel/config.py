@@ -150,4 +150,10 @@ def get_tracer():
     return _tracer
 
 
+def tracer_provider():
+    """The provider memobs records through: ``configure()``'s (or
+    :func:`use_tracer_provider`'s), else the global one."""
+    return _tracer_provider or trace.get_tracer_provider()
+
+
 reload_settings()

@@ -63,7 +63,7 @@ from opentelemetry.trace import SpanKind
 from . import config, guard, plugins, semconv as sc
 from .context import current_ids
 from .entities import Entity
-from .recording import RetrievalSpec, _extract, entity_event_attributes
+from .recording import RetrievalSpec, entity_event_attributes, result_entities
 from .sdk_fastpath import event_limit
 
 CHUNK = 1024  # items extracted and measured at a time
@@ -139,7 +139,7 @@ class _Placer:
 
 def _flush() -> None:
     """Let the exporters catch up (bounded wait): a long snapshot's spans never pile up."""
-    provider = config._tracer_provider or trace.get_tracer_provider()
+    provider = config.tracer_provider()
     flush = getattr(provider, "force_flush", None)
     if flush is not None:
         flush(FLUSH_TIMEOUT_MS)
@@ -168,7 +168,7 @@ def _record(items: Any, entity_type: str | Callable[[Entity], str], store: str |
     done = False
     try:
         for chunk in _chunks(items):
-            for entity in _extract(chunk, spec):
+            for entity in result_entities(chunk, spec):
                 measurement = measurer.measure(entity.content) if entity.content is not None else None
                 event_attrs = entity_event_attributes(entity, measurement, capture, ids, call_hooks)
                 event_attrs[sc.WRITE_OP] = sc.WRITE_OP_INVENTORY

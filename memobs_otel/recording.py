@@ -135,7 +135,7 @@ def _retrieval_attributes(spec: RetrievalSpec, query: str | None, top_k: int | N
     return attrs
 
 
-def _memory_span_ids() -> dict:
+def memory_span_ids() -> dict:
     """The memobs.context ids of a memory span (write, citation): plus gen_ai.conversation.id."""
     ids = current_ids()
     session = ids.get(sc.SESSION_ID)
@@ -220,7 +220,10 @@ def _plugin_entities(found: Any) -> list[Entity] | None:
     return None
 
 
-def _extract(result: Any, spec: RetrievalSpec) -> list[Entity]:
+def result_entities(result: Any, spec: RetrievalSpec) -> list[Entity]:
+    """The entities of a retrieval ``result``, typed and ranked as ``spec`` says: entities a
+    plugin built itself as they are, else the first extractor plugin's, else the built-in
+    extractor's."""
     entity_type = spec.entity_type if isinstance(spec.entity_type, str) else "memory"
     entities = None
     if type(result) is list and result and type(result[0]) is Entity and all(type(e) is Entity for e in result):
@@ -419,7 +422,7 @@ def _finish(active: _Active, result: Any, spec: RetrievalSpec,
             if type(result) is not list and streaming.kind(result) is not None:
                 stream = streaming.wrap(result, _StreamRecorder(span, spec, active.nested, entities_of))
             else:
-                entities = _extract(entities_of(result) if entities_of is not None else result, spec)
+                entities = result_entities(entities_of(result) if entities_of is not None else result, spec)
                 _record_entities(span, entities, spec, nested=active.nested, own_span=True)
     finally:
         _close(active, end=stream is None)
@@ -487,7 +490,7 @@ class _StreamRecorder:
 
     def _take(self, item: Any) -> None:
         source = [item]
-        entities = _extract(self.entities_of(source) if self.entities_of is not None else source, self.spec)
+        entities = result_entities(self.entities_of(source) if self.entities_of is not None else source, self.spec)
         if not entities:
             return
         settings = config.settings
@@ -677,7 +680,7 @@ def end_retrieval(retrieval: Retrieval, spec: RetrievalSpec, result: Any = None,
                     span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
                     span.set_status(Status(StatusCode.ERROR))
             else:
-                entities = _extract(entities_of(result) if entities_of is not None else result, spec)
+                entities = result_entities(entities_of(result) if entities_of is not None else result, spec)
                 _record_entities(span, entities, spec, nested=retrieval.nested, own_span=True,
                                  peer=not retrieval.own)
     finally:
@@ -693,7 +696,7 @@ def end_retrieval(retrieval: Retrieval, spec: RetrievalSpec, result: Any = None,
 
 def _record_injection(entities: Any, entity_type, store, operation) -> None:
     spec = RetrievalSpec(entity_type, store, operation)
-    found = _extract(entities, spec)
+    found = result_entities(entities, spec)
     current = trace.get_current_span()
     if current.is_recording():
         turns.claim_span(current)  # a span begun before the block: now in its turn
@@ -746,7 +749,7 @@ def _record_write(entity_type: str, entity_id: Any, op: str, fields: dict) -> No
                                     plugins.has_impls("memobs_entity_attributes"))
     attrs[sc.WRITE_OP] = op
     name = sc.WRITE_SPAN_NAMES[op]
-    span_attrs = {sc.GEN_AI_OPERATION_NAME: name, **_memory_span_ids()}
+    span_attrs = {sc.GEN_AI_OPERATION_NAME: name, **memory_span_ids()}
     if store:
         span_attrs[sc.GEN_AI_MEMORY_STORE_ID] = str(store)
     span = config.get_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
@@ -776,7 +779,7 @@ def _cite(entity_type: str, entity_id: Any, method: str, score: float) -> None:
         turns.claim_span(current)  # a span begun before the block: now in its turn
         current.add_event(sc.EVENT_CITATION, attrs)
         return
-    span = config.get_tracer().start_span(sc.CITE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=_memory_span_ids())
+    span = config.get_tracer().start_span(sc.CITE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=memory_span_ids())
     try:
         span.add_event(sc.EVENT_CITATION, attrs)
     finally:

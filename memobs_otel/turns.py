@@ -86,11 +86,7 @@ def exported() -> bool:
     """memobs records through a provider that stamps turns (``configure()``, :func:`add_to`)."""
     from . import config
 
-    provider = config._tracer_provider  # noqa: SLF001 - memobs's own module state
-    if provider is None:
-        from opentelemetry import trace
-
-        provider = trace.get_tracer_provider()
+    provider = config.tracer_provider()
     try:
         return provider in _stamped
     except TypeError:

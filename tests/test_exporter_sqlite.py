@@ -300,7 +300,7 @@ def test_attribute_mappings_are_copied_to_plain_dicts():
 
     from opentelemetry.attributes import BoundedAttributes
 
-    from memobs_otel.store.records import _plain
+    from memobs_otel.store.records import plain_attributes
 
     class Plain(Mapping):  # a mapping with no copy(): the protocol is used
         def __init__(self, data):
@@ -317,9 +317,9 @@ def test_attribute_mappings_are_copied_to_plain_dicts():
 
     bounded = BoundedAttributes(8, {"a": 1, "b": "x"}, immutable=True)
     for mapping in (bounded, Plain({"a": 1, "b": "x"}), {"a": 1, "b": "x"}):
-        copied = _plain(mapping)
+        copied = plain_attributes(mapping)
         assert type(copied) is dict and copied == {"a": 1, "b": "x"} and copied is not mapping
-    assert _plain(None) == {} and _plain({}) == {}
+    assert plain_attributes(None) == {} and plain_attributes({}) == {}
 
 
 def test_write_connection_checkpoints_every_10k_wal_pages(tmp_path):

@@ -20,7 +20,7 @@ import click
 
 from ..store import StoreError
 from .common import db_option, echo_json, echo_wrapped, fail, json_option, open_store_or_fail, run_query
-from .review import _signals
+from .review import signal_option
 
 
 def _write(fn):
@@ -37,7 +37,7 @@ def _write(fn):
 @click.argument("entity_type", metavar="TYPE")
 @click.argument("entity_id", metavar="ID")
 @db_option()
-@click.option("--signal", "signal", multiple=True, metavar="S", callback=_signals,
+@click.option("--signal", "signal", multiple=True, metavar="S", callback=signal_option,
               help="Dismiss only this signal (repeatable); default: all.")
 @click.option("--until", "until", default=None, metavar="DATE",
               help="Until this date (YYYY-MM-DD, UTC) or ISO 8601 time; default: for good.")

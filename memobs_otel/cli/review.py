@@ -22,7 +22,8 @@ from .common import (
 )
 
 
-def _signals(ctx, param, values):
+def signal_option(ctx, param, values):
+    """click callback of ``--signal`` (``review``, ``dismiss``): known names or one error line."""
     unknown = [v for v in values if v not in SIGNALS]
     if unknown:
         fail(f"unknown signal {unknown[0]!r}; known signals: {', '.join(SIGNALS)}")
@@ -88,7 +89,7 @@ def _shorten(text: str, limit: int) -> str:
 @days_option()
 @user_option
 @click.option("--type", "entity_type", default=None, metavar="T", help="Only entities of this type.")
-@click.option("--signal", "signal", multiple=True, metavar="S", callback=_signals,
+@click.option("--signal", "signal", multiple=True, metavar="S", callback=signal_option,
               help=f"Only candidates with this signal (repeatable): {', '.join(SIGNALS)}.")
 @click.option("--min-injections", default="3", show_default=True, metavar="N",
               callback=number_at_least("--min-injections", int, 0),

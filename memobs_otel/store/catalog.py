@@ -106,7 +106,7 @@ FIELDS = (
     "status", "version", "parent_id", "superseded_by", "minhash",
 )
 # field index -> group it sets (content_hash, simhash and minhash travel together)
-_FIELD_GROUP = ("content", None, "content_head", "title", "created", "updated",
+FIELD_GROUP = ("content", None, "content_head", "title", "created", "updated",
                 "status", "version", "parent", "superseded", None)
 
 
@@ -134,7 +134,7 @@ def event_fields(attrs: Mapping[str, Any], event_name: str) -> tuple:
     )
 
 
-def _group_values(group: str, fields: tuple) -> tuple:
+def group_values(group: str, fields: tuple) -> tuple:
     """Column values of ``group`` (see ``GROUPS``) from an event's fields."""
     if group == "content":
         return (fields[0], fields[1], fields[10])
@@ -191,7 +191,7 @@ class CatalogBatch:
         for key, (first_seen, last_seen, latest) in self.entries.items():
             groups: dict[str, tuple[int, tuple]] = {}
             for i, carried in enumerate(latest):
-                group = _FIELD_GROUP[i]
+                group = FIELD_GROUP[i]
                 if carried is not None and group is not None:
                     groups[group] = carried
             row: list[Any] = [key[0], key[1], first_seen, last_seen]
@@ -201,7 +201,7 @@ class CatalogBatch:
                     row.extend(_NULLS[group])
                 else:
                     row.append(carried[0])
-                    row.extend(_group_values(group, carried[1]))
+                    row.extend(group_values(group, carried[1]))
             rows.append(row)
         conn.executemany(_INSERT_BATCH_SQL, rows)
         conn.execute(_UPSERT_SQL if has_minhash(conn) else _UPSERT_SQL_BEFORE_M007)
@@ -217,12 +217,12 @@ class CatalogBatch:
 
 
 _NULLS = {group: (None,) * (1 + len(cols)) for group, (_, cols) in GROUPS.items()}
-_COLUMNS = ["entity_type", "entity_id", "first_seen_ns", "last_seen_ns"] + [
+COLUMNS = ["entity_type", "entity_id", "first_seen_ns", "last_seen_ns"] + [
     col for time_col, cols in GROUPS.values() for col in (time_col, *cols)
 ]
-_TEMP_TABLE_SQL = f"CREATE TEMP TABLE IF NOT EXISTS _catalog_batch ({', '.join(_COLUMNS)})"
+_TEMP_TABLE_SQL = f"CREATE TEMP TABLE IF NOT EXISTS _catalog_batch ({', '.join(COLUMNS)})"
 _INSERT_BATCH_SQL = (
-    f"INSERT INTO temp._catalog_batch VALUES ({', '.join('?' for _ in _COLUMNS)})"
+    f"INSERT INTO temp._catalog_batch VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
 
 
@@ -253,7 +253,7 @@ def _build_upsert_sql(skip: tuple[str, ...] = ()) -> str:
 
 
 def _upsert_sql(skip: tuple[str, ...] = ()) -> str:
-    columns = ", ".join(c for c in _COLUMNS if c not in skip)
+    columns = ", ".join(c for c in COLUMNS if c not in skip)
     # "WHERE true" lets SQLite parse ON CONFLICT after INSERT … SELECT
     return (f"INSERT INTO entities ({columns}) SELECT {columns}"
             f" FROM temp._catalog_batch WHERE true {_build_upsert_sql(skip)}")

@@ -52,13 +52,13 @@ from . import catalog, state
 from .schema import ENTITIES_GENERATION_KEY
 
 # the catalog columns after (entity_type, entity_id), in table order
-COLUMNS: tuple[str, ...] = tuple(catalog._COLUMNS[2:])
+COLUMNS: tuple[str, ...] = tuple(catalog.COLUMNS[2:])
 _AT = {name: i for i, name in enumerate(COLUMNS)}
 FIRST, LAST = _AT["first_seen_ns"], _AT["last_seen_ns"]
 # group -> (index of the field in ``catalog.FIELDS`` saying it is carried,
 #           index of its time column, indexes of its value columns)
 _GROUPS = tuple(
-    (group, catalog._FIELD_GROUP.index(group), _AT[time_col], tuple(_AT[c] for c in cols))
+    (group, catalog.FIELD_GROUP.index(group), _AT[time_col], tuple(_AT[c] for c in cols))
     for group, (time_col, cols) in catalog.GROUPS.items()
 )
 _CORE = (_AT["content_hash"], _AT["simhash"], _AT["created_at"], _AT["minhash"])
@@ -213,7 +213,7 @@ class EntityCache:
         for group, carried_at, time_at, value_at in _GROUPS:
             if fields[carried_at] is None:
                 continue
-            values = catalog._group_values(group, fields)
+            values = catalog.group_values(group, fields)
             if all(row[i] == v for i, v in zip(value_at, values)):
                 continue  # same value: nothing to write
             if row[time_at] is not None and time_ns < row[time_at]:

@@ -63,10 +63,10 @@ SPAN_RECORDS = SpanSource(
 )
 
 
-def _plain(attributes) -> dict:
+def plain_attributes(attributes) -> dict:
     """A plain ``dict`` copy of an attributes mapping. The SDK's
     ``BoundedAttributes.copy()`` copies its dict in C; ``dict(mapping)`` would
-    call its Python ``__getitem__`` per key (≈ 2 µs for 9 keys vs 0.14 µs)."""
+    call its Python ``__getitem__`` per key, an order of magnitude slower."""
     if not attributes:
         return {}
     copy = getattr(attributes, "copy", None)
@@ -126,8 +126,8 @@ def from_readable_span(span) -> SpanRecord:
         start_ns=start_ns,
         end_ns=end_ns,
         status=status,
-        attributes=_plain(attributes),
-        events=tuple(EventRecord(n, t, _plain(a)) for n, t, a in _readable_events(span)),
-        resource=_plain(resource),
+        attributes=plain_attributes(attributes),
+        events=tuple(EventRecord(n, t, plain_attributes(a)) for n, t, a in _readable_events(span)),
+        resource=plain_attributes(resource),
         scope=scope,
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .records import EventRecord, SpanRecord, SpanSource, _plain
+from .records import EventRecord, SpanRecord, SpanSource, plain_attributes
 
 INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)
@@ -68,7 +68,7 @@ def _value(value: Any, count: _Count) -> Any:
 
 
 def _attributes(attrs: Any, count: _Count) -> dict:
-    plain = attrs if attrs.__class__ is dict else _plain(attrs)
+    plain = attrs if attrs.__class__ is dict else plain_attributes(attrs)
     return {_value(k, count) if k.__class__ is str else k: _value(v, count) for k, v in plain.items()}
 
 

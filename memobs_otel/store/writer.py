@@ -55,7 +55,7 @@ from . import catalog, entity_index, inventories, turn_rows
 from ..fingerprint import minhash_from_hex
 from .catalog import WRITE_OP_STATUS, scalar, simhash_to_int, text
 from .connection import DEFAULT_RETRIES, with_retry
-from .records import SPAN_RECORDS, SpanRecord, SpanSource, _plain
+from .records import SPAN_RECORDS, SpanRecord, SpanSource, plain_attributes
 from .entity_cache import EntityCache
 from . import losses as loss
 from .sanitise import sanitised_records
@@ -161,7 +161,7 @@ class Writer:
         """The JSON of a span's resource. The SDK gives every span of a
         process the same (immutable) resource object: it is encoded once
         and, for the next spans, only its plain copy compared (in C)."""
-        plain = resource if resource.__class__ is dict else _plain(resource)
+        plain = resource if resource.__class__ is dict else plain_attributes(resource)
         last, last_plain, encoded = self._resource
         if resource is not last or plain != last_plain:
             encoded = _json(plain)
@@ -359,7 +359,7 @@ def _span_rows(spans: list, source: SpanSource, first_span_pk: int, resource_jso
         (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
          attrs, resource, scope) = read_span(obj)
         if attrs.__class__ is not dict_:
-            attrs = _plain(attrs)
+            attrs = plain_attributes(attrs)
         get = attrs.get
         span_rows.append((
             first_span_pk + offset,
@@ -459,7 +459,7 @@ def _event_rows(spans: list, source: SpanSource, span_rows: list[tuple], stored:
         span_types: dict = {}  # entity type -> tokens of this span's injections (turn_injections)
         for name, time_ns, ev in read_events(obj):
             if ev.__class__ is not dict_:
-                ev = _plain(ev)
+                ev = plain_attributes(ev)
             get = ev.get
             if name == injection_name:
                 entity_type = get(K_TYPE)

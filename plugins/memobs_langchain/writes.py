@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from memobs_otel import config, guard
 from memobs_otel.inventory import record_inventory
-from memobs_otel.recording import RetrievalSpec, _extract, record_write
+from memobs_otel.recording import RetrievalSpec, record_write, result_entities
 
 KIND = "langchain vector store write"
 WRITE_METHODS = ("add_texts", "aadd_texts", "add_documents", "aadd_documents", "delete", "adelete")
@@ -220,7 +220,7 @@ class VectorStoreWrites:
                 doc_id = ids[index]
             docs.append(Document(page_content=text if isinstance(text, str) else str(text),
                                  metadata=metadata if isinstance(metadata, dict) else {}, id=doc_id))
-        for entity in _extract(docs, RetrievalSpec(entity_type, store)):
+        for entity in result_entities(docs, RetrievalSpec(entity_type, store)):
             record_write(entity.entity_type, entity.entity_id, "create", store=store,
                          content=entity.content, **_lifecycle(entity))
 

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator
 from memobs_otel import config, guard
 from memobs_otel.entities import Entity
 from memobs_otel.inventory import record_inventory
-from memobs_otel.recording import RetrievalSpec, _extract, record_write
+from memobs_otel.recording import RetrievalSpec, record_write, result_entities
 
 KIND = "llamaindex index write"
 WRITE_METHODS = ("insert_nodes", "ainsert_nodes", "delete_ref_doc", "adelete_ref_doc",
@@ -58,7 +58,7 @@ def store_name(store_option: Any, index: Any) -> str:
 def _entities(owner_type: Any, nodes: list, store: str) -> list:
     from . import node_entity  # the retriever's stable ids and prompt text
 
-    return _extract([node_entity(node, None) for node in nodes], RetrievalSpec(owner_type, store))
+    return result_entities([node_entity(node, None) for node in nodes], RetrievalSpec(owner_type, store))
 
 
 def _lifecycle(entity) -> dict:
