@@ -136,8 +136,8 @@ class _Attrs(Mapping):
 
 # --- pydantic models without the cost of missing attributes ------------------------
 # Every key an extractor probes and a model lacks goes through pydantic's
-# ``__getattr__`` and a raised AttributeError (~2 µs; a LangChain Document
-# lacks ~20 of them). For a pydantic v2 model whose attribute lookup is
+# ``__getattr__`` and a raised AttributeError, the costliest lookup there is
+# (a LangChain Document lacks ~20 of them). For a pydantic v2 model whose attribute lookup is
 # pydantic's own, with no extra fields, a name that is neither on the class
 # nor a private attribute resolves exactly to the instance ``__dict__`` entry
 # or to "missing" — so it is read from there; every other name takes the

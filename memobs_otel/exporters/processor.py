@@ -22,10 +22,9 @@ How it behaves:
   made no progress for ``max_block_s`` (``MEMOBS_EXPORT_BLOCK_TIMEOUT``,
   default 10 s: a file locked by another process, a hung disk) does it shed
   spans instead, until an export succeeds again, so a stuck exporter costs
-  the host one such wait, not one per span or per failed retry. (Four
-  processes bursting into one file on a loaded 2-core machine measured
-  exports of up to 5.3 s, 3.2 s once the exporter stepped aside after a
-  contended commit: 10 s leaves room for that.)
+  the host one such wait, not one per span or per failed retry. (Several
+  processes bursting into one file see exports of a few seconds under
+  contention: 10 s leaves room for that.)
 - **Queue full, ``block=False``** (OTLP: a slow collector must not slow the
   agent): the span is shed at once.
 - Every shed span and every span of a batch the exporter failed is counted

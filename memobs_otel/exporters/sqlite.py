@@ -230,9 +230,8 @@ class SQLiteSpanExporter(SpanExporter):
             # Other processes write this file too. SQLite's busy handler lets
             # a waiter sleep up to 100 ms between tries, so a writer that
             # begins its next batch right after COMMIT keeps taking the lock
-            # from them (one export of four processes measured 5.3 s, the
-            # median 0.36 s). Stepping aside as long as we waited (capped)
-            # shares the file fairly.
+            # from them, and their exports stall. Stepping aside as long as
+            # we waited (capped) shares the file fairly.
             time.sleep(min(writer.lock_wait_s, _YIELD_MAX_S))
 
     def _close(self) -> None:

@@ -128,8 +128,7 @@ def connect_for_write(
         # one exported batch writes ~1,500 WAL pages, so SQLite's default
         # (a checkpoint past 1,000 pages) checkpointed, and synced, after
         # every commit; index pages dirtied again by the next batches are
-        # copied once per checkpoint instead (1M-event ingest: COMMIT 7.7-8.1
-        # -> 5.2-5.8 s, +11-14 % events/s). The WAL file is cut back to
+        # copied once per checkpoint instead. The WAL file is cut back to
         # WAL_SIZE_LIMIT after a checkpoint.
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
@@ -164,8 +163,8 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     conn = _open_checked(str(path))
     try:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        # queries scan the per-entity copy whole: reading it mapped, not copied
-        # through the page cache, measured ~15 % faster on memory_review at 1M
+        # queries scan the per-entity copy whole: read it mapped rather than
+        # copied page by page through the page cache
         conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
     except BaseException:
         conn.close()

@@ -28,8 +28,8 @@ a number.)
 at the very same nanosecond, SQLite keeps the later-arriving one; ClickHouse
 has no arrival order, so either may win (and the content hash, simhash and
 MinHash, three ``argMaxIf`` on the same condition, could then come from
-different events: one ``argMaxIf`` of their tuple cost 4x as much, measured
-at 1M events). Events of one entity at one instant with different content
+different events; one ``argMaxIf`` of their tuple would prevent that but
+costs several times as much). Events of one entity at one instant with different content
 or lifecycle values do not happen in practice: the SDK stamps each event.
 """
 
