@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import tiktoken
-from conftest import events, finished, listed
+from helpers import events, finished, listed
 
 # memobs.instrument() with no target imports every installed framework, mem0 included
 os.environ["MEM0_TELEMETRY"] = "False"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import events
+from helpers import events
 
 import memobs_otel as memobs
 from memobs_otel import citations, config, plugins, trace_buffer

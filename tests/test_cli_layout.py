@@ -3,7 +3,7 @@ ids a person acts on, an empty result is a sentence, ``review --type`` and
 numeric options out of range.
 
 The file is written by the real exporter (``Agent`` from
-``test_store_signals``); ids are realistic and long: a mem0 UUID, a
+``helpers``); ids are realistic and long: a mem0 UUID, a
 document chunk id with a hash, a LangGraph namespace key. The terminal
 width is set with ``COLUMNS`` (what rich reads), as a 100-column terminal
 would give it.
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from memobs_otel.cli import main
-from test_store_signals import Agent, day
+from helpers import Agent, day
 
 DAYS = "100000"  # every event of the scenario is in the window, whatever today is
 UUID = "9b2f4c1e-7d3a-4f5b-8c6d-0e1f2a3b4c5d"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import memobs_otel as memobs
 from memobs_otel.cli import main
-from test_store_signals import Agent, day, pb
+from helpers import Agent, day, pb
 
 DAYS = "100000"  # every event of the scenario is in the window, whatever today is
 

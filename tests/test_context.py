@@ -6,7 +6,7 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import events, finished
+from helpers import events, finished
 
 import memobs_otel as memobs
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pydantic
 import pytest
-from conftest import events
+from helpers import events
 
 import memobs_otel as memobs
 from memobs_otel.entities import extract_entities

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 pytest.importorskip("google.adk.memory")
 

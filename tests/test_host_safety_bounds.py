@@ -13,7 +13,7 @@ import hashlib
 import random
 
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 import memobs_otel as memobs
 from memobs_otel import config, fingerprint, measure, tokens, trace_buffer

@@ -17,7 +17,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import events, finished
+from helpers import events, finished
 
 import memobs_otel as memobs
 from memobs_otel import plugins

@@ -15,7 +15,7 @@ import sys
 import types
 
 import pytest
-from conftest import events, finished
+from helpers import events, finished
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -7,7 +7,7 @@ import sys
 import types
 
 import pytest
-from conftest import events, finished
+from helpers import events, finished
 
 import memobs_otel as memobs
 from memobs_otel import instrumentation, plugins

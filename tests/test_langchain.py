@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 import tiktoken
-from conftest import events, finished, listed
+from helpers import events, finished, listed
 
 # memobs.instrument() with no target (below) imports every installed framework, mem0 included, which
 # reads these on import (telemetry on by default, a config file under ~/.mem0)

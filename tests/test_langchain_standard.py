@@ -19,7 +19,7 @@ import tempfile
 import warnings
 
 import pytest
-from conftest import events, finished
+from helpers import events, finished
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 pytest.importorskip("langgraph.store.base")
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 pytest.importorskip("llama_index.core")
 

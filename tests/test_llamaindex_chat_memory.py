@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 pytest.importorskip("llama_index.core")
 

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import tiktoken
-from conftest import events
+from helpers import events
 
 pytest.importorskip("llama_index.core")
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 # mem0 reads these when it is first imported (telemetry on by default, a config file under ~/.mem0):
 # set them at collection time, before any test can import it.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import finished
+from helpers import finished
 
 import memobs_otel as memobs
 from memobs_otel import config

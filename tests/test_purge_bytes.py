@@ -23,7 +23,7 @@ from memobs_otel.store import PurgePending
 from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.deletion import delete_where
 from memobs_otel.store.retention import apply_retention
-from test_store_signals import NOW, Agent, day, ns, pb
+from helpers import NOW, Agent, day, ns, pb
 
 A, B = "alice-7Q2X", "bob-B0B9"
 

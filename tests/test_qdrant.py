@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 import tiktoken
-from conftest import events, finished, listed
+from helpers import events, finished, listed
 
 # memobs.instrument() with no target imports every installed framework, mem0 included
 os.environ["MEM0_TELEMETRY"] = "False"

@@ -8,7 +8,7 @@ import inspect
 
 import pytest
 import tiktoken
-from conftest import events, finished
+from helpers import events, finished
 
 import memobs_otel as memobs
 from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex

@@ -1,7 +1,7 @@
 """Review decisions (dismiss / undismiss), the action line, cost-weighted high_cost_low_cite, the order.
 
 Real SDK spans through the real SQLiteSpanExporter into a file (the
-``Agent`` of test_store_signals.py: event times set by hand, so every number
+``Agent`` of tests/helpers.py: event times set by hand, so every number
 is computed by hand); the CLI through click's CliRunner. ``NOW`` is
 2025-06-01, the window 30 days (from 2025-05-02).
 """
@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import memobs_otel as memobs
 from memobs_otel.cli import main
-from test_store_signals import NOW, Agent, day, pb
+from helpers import NOW, Agent, day, pb
 
 UTC = timezone.utc
 

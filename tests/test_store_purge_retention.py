@@ -9,7 +9,7 @@ import pytest
 
 import memobs_otel as memobs
 from memobs_otel.exporters import SQLiteSpanExporter
-from test_store_signals import NOW, Agent, day, pb
+from helpers import NOW, Agent, day, pb
 
 TABLES = ("spans", "events", "injections", "citations", "writes", "entities")
 

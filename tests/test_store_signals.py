@@ -8,95 +8,11 @@ is computed by hand. ``NOW`` is 2025-06-01, the window is 30 days
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from helpers import NOW, UTC, Agent, day, fingerprint, ns, pb
 
-import memobs_otel as memobs
-from memobs_otel import semconv as sc
-from memobs_otel.exporters import SQLiteSpanExporter
-
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
-UTC = timezone.utc
-
-
-def day(month: int, dom: int, hour: int = 12) -> datetime:
-    return datetime(2025, month, dom, hour, tzinfo=UTC)
-
-
-def ns(when: datetime) -> int:
-    return int(when.timestamp()) * 1_000_000_000
-
-
-def fingerprint(entity_type: str, entity_id: str) -> tuple[str, str]:
-    """A distinct content hash and a pseudo-random simhash per entity."""
-    digest = hashlib.sha256(f"{entity_type}/{entity_id}".encode()).hexdigest()
-    return digest[:32], digest[32:48]
-
-
-class Agent:
-    """Records spans the way memobs does, at chosen times, into one file."""
-
-    def __init__(self, path):
-        self.path = path
-        self.exporter = SQLiteSpanExporter(path)
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("tests")
-
-    def search(self, when, entities, user="u1", session="s1", cite=(), cite_twice=False):
-        """One retrieval span injecting ``entities`` (dicts with type/id/...)."""
-        span = self.tracer.start_span(
-            "search_memory playbooks", start_time=ns(when),
-            attributes={sc.USER_ID: user, sc.SESSION_ID: session},
-        )
-        for rank, entity in enumerate(entities):
-            entity = dict(entity)
-            etype, eid = entity.pop("type"), entity.pop("id")
-            content_hash, simhash = fingerprint(etype, eid)
-            attrs = {
-                sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid, sc.ENTITY_RANK: rank,
-                sc.ENTITY_TOKENS: entity.pop("tokens", 100),
-                sc.ENTITY_CONTENT_HASH: entity.pop("content_hash", content_hash),
-                sc.ENTITY_SIMHASH: entity.pop("simhash", simhash),
-            }
-            attrs.update({sc.LIFECYCLE_ATTRIBUTES[k]: v for k, v in entity.items()})
-            span.add_event(sc.EVENT_INJECTION, attrs, timestamp=ns(when))
-        for etype, eid in cite:
-            for _ in range(2 if cite_twice else 1):
-                span.add_event(sc.EVENT_CITATION, {
-                    sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid,
-                    sc.CITATION_METHOD: sc.CITATION_EXPLICIT, sc.CITATION_SCORE: 1.0,
-                }, timestamp=ns(when))
-        span.end(end_time=ns(when) + 1000)
-
-    def write(self, when, etype, eid, op="create", user="u1", **fields):
-        content_hash, simhash = fingerprint(etype, eid)
-        attrs = {
-            sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid, sc.WRITE_OP: op, sc.USER_ID: user,
-            sc.ENTITY_CONTENT_HASH: fields.pop("content_hash", content_hash),
-            sc.ENTITY_SIMHASH: fields.pop("simhash", simhash),
-        }
-        if op == "delete":
-            attrs[sc.ENTITY_STATUS] = "deleted"
-        if op == "archive":
-            attrs[sc.ENTITY_STATUS] = "archived"
-        attrs.update({sc.LIFECYCLE_ATTRIBUTES[k]: v for k, v in fields.items()})
-        span = self.tracer.start_span(sc.WRITE_SPAN_NAMES[op], start_time=ns(when),
-                                      attributes={sc.USER_ID: user})
-        span.add_event(sc.EVENT_WRITE, attrs, timestamp=ns(when))
-        span.end(end_time=ns(when) + 1000)
-
-    def store(self):
-        self.provider.shutdown()
-        return memobs.open_store(self.path)
-
-
-def pb(eid, **fields):
-    return {"type": "pb", "id": eid, **fields}
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 import pytest
-from conftest import events, finished
+from helpers import events, finished
 
 pytest.importorskip("langchain_core")
 pytest.importorskip("numpy")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import finished
+from helpers import finished
 
 import memobs_otel as memobs
 from memobs_otel import config, semconv

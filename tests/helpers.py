@@ -1,0 +1,144 @@
+"""Helpers the tests share: what a recorded span holds, in the shapes the tests compare.
+
+Plain functions, imported as ``from helpers import events, finished``
+(pytest puts ``tests/`` on ``sys.path``); fixtures live in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import memobs_otel as memobs
+from memobs_otel import semconv as sc
+from memobs_otel.exporters import SQLiteSpanExporter
+
+def finished(exporter, name=None):
+    """Finished spans, optionally only those called ``name``."""
+    return [s for s in exporter.get_finished_spans() if name is None or s.name == name]
+
+
+def events(exporter, name="memobs.injection"):
+    """All events called ``name`` across finished spans, as attribute dicts."""
+    return [dict(e.attributes) for s in exporter.get_finished_spans() for e in s.events if e.name == name]
+
+
+_METADATA_ORDER = ("created_at", "updated_at", "status", "version", "parent_id", "superseded_by", "title",
+                   "source_id")
+
+
+def listed(docs, content=None):
+    """What a retrieval span lists of its documents beside their id and score, for UIs: each
+    one's ``document.metadata`` JSON and the ``output.value`` JSON. ``docs``: ``(id, score,
+    metadata)`` with metadata a dict of title, lifecycle fields (plain or ``memobs.entity.*``
+    keys) and ``source_id``, or None; ``content``: the documents' contents (capture on)."""
+    import json
+
+    def dumps(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    attrs, output = {}, []
+    for n, (doc_id, score, metadata) in enumerate(docs):
+        doc = {"id": doc_id}
+        if score is not None:
+            doc["score"] = score
+        if content is not None:
+            doc["content"] = content[n]
+        plain = {key.removeprefix("memobs.entity."): value for key, value in (metadata or {}).items()}
+        ordered = {key: plain[key] for key in _METADATA_ORDER if plain.get(key) is not None}
+        if ordered:
+            doc["metadata"] = ordered
+            if n < 32:
+                attrs[f"retrieval.documents.{n}.document.metadata"] = dumps(ordered)
+        if n < 32:
+            output.append(doc)
+    attrs["output.value"] = dumps(output)
+    attrs["output.mime_type"] = "application/json"
+    return attrs
+
+
+# --- a store recorded by hand (test_store_signals and the store/CLI tests) -----------------
+# Spans recorded the way memobs records them, at chosen times, into one file
+# through the real exporter. NOW is 2025-06-01.
+
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+UTC = timezone.utc
+
+
+def day(month: int, dom: int, hour: int = 12) -> datetime:
+    return datetime(2025, month, dom, hour, tzinfo=UTC)
+
+
+def ns(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000_000
+
+
+def fingerprint(entity_type: str, entity_id: str) -> tuple[str, str]:
+    """A distinct content hash and a pseudo-random simhash per entity."""
+    digest = hashlib.sha256(f"{entity_type}/{entity_id}".encode()).hexdigest()
+    return digest[:32], digest[32:48]
+
+
+class Agent:
+    """Records spans the way memobs does, at chosen times, into one file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.exporter = SQLiteSpanExporter(path)
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer = self.provider.get_tracer("tests")
+
+    def search(self, when, entities, user="u1", session="s1", cite=(), cite_twice=False):
+        """One retrieval span injecting ``entities`` (dicts with type/id/...)."""
+        span = self.tracer.start_span(
+            "search_memory playbooks", start_time=ns(when),
+            attributes={sc.USER_ID: user, sc.SESSION_ID: session},
+        )
+        for rank, entity in enumerate(entities):
+            entity = dict(entity)
+            etype, eid = entity.pop("type"), entity.pop("id")
+            content_hash, simhash = fingerprint(etype, eid)
+            attrs = {
+                sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid, sc.ENTITY_RANK: rank,
+                sc.ENTITY_TOKENS: entity.pop("tokens", 100),
+                sc.ENTITY_CONTENT_HASH: entity.pop("content_hash", content_hash),
+                sc.ENTITY_SIMHASH: entity.pop("simhash", simhash),
+            }
+            attrs.update({sc.LIFECYCLE_ATTRIBUTES[k]: v for k, v in entity.items()})
+            span.add_event(sc.EVENT_INJECTION, attrs, timestamp=ns(when))
+        for etype, eid in cite:
+            for _ in range(2 if cite_twice else 1):
+                span.add_event(sc.EVENT_CITATION, {
+                    sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid,
+                    sc.CITATION_METHOD: sc.CITATION_EXPLICIT, sc.CITATION_SCORE: 1.0,
+                }, timestamp=ns(when))
+        span.end(end_time=ns(when) + 1000)
+
+    def write(self, when, etype, eid, op="create", user="u1", **fields):
+        content_hash, simhash = fingerprint(etype, eid)
+        attrs = {
+            sc.ENTITY_TYPE: etype, sc.ENTITY_ID: eid, sc.WRITE_OP: op, sc.USER_ID: user,
+            sc.ENTITY_CONTENT_HASH: fields.pop("content_hash", content_hash),
+            sc.ENTITY_SIMHASH: fields.pop("simhash", simhash),
+        }
+        if op == "delete":
+            attrs[sc.ENTITY_STATUS] = "deleted"
+        if op == "archive":
+            attrs[sc.ENTITY_STATUS] = "archived"
+        attrs.update({sc.LIFECYCLE_ATTRIBUTES[k]: v for k, v in fields.items()})
+        span = self.tracer.start_span(sc.WRITE_SPAN_NAMES[op], start_time=ns(when),
+                                      attributes={sc.USER_ID: user})
+        span.add_event(sc.EVENT_WRITE, attrs, timestamp=ns(when))
+        span.end(end_time=ns(when) + 1000)
+
+    def store(self):
+        self.provider.shutdown()
+        return memobs.open_store(self.path)
+
+
+def pb(eid, **fields):
+    return {"type": "pb", "id": eid, **fields}
