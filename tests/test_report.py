@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from helpers import FACTS, MALICIOUS_TITLE, PLAYBOOKS, build_agent_db
 
 import memobs_otel as memobs
 from memobs_otel.cli import main
@@ -22,59 +21,6 @@ from memobs_otel.store.connection import connect_for_write
 from memobs_otel.store.records import EventRecord, SpanRecord
 from memobs_otel.store.writer import write_records
 from memobs_otel.tokens import count_tokens
-
-MALICIOUS_TITLE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
-
-PLAYBOOKS = {
-    "pb-refund": "Refunds over 100 EUR need a manager's approval before they are paid.",
-    "pb-tone": "Answer in the customer's language, briefly and politely.",
-    "pb-refund-old": "Refunds over 100 EUR need approval.",
-}
-FACTS = {"f-evil": "The customer's preferred channel is e-mail."}
-
-
-def build_agent_db(db_path: Path) -> None:
-    """A small agent run recorded through the real pipeline into ``db_path``.
-
-    Turns (each its own trace):
-      1. search pb-refund, pb-tone; cite pb-refund          (user u-1, session s-1)
-      2. search pb-refund, pb-tone; cite pb-refund          (user u-1, session s-1)
-      3. search pb-refund, pb-tone, pb-refund-old           (user u-2, session s-2)
-      4. search pb-tone                                     (user u-2, session s-2)
-      5. search facts: f-evil (malicious title); cite it    (user u-1, session s-3)
-    plus a write marking pb-refund-old superseded by pb-refund.
-    """
-    provider = TracerProvider(resource=Resource.create({"service.name": "support-agent"}))
-    handle = memobs.configure(db_path=str(db_path), tracer_provider=provider)
-    tracer = provider.get_tracer("test-agent")
-
-    @memobs.observe_retrieval(entity_type="playbook", store="playbooks")
-    def search_playbooks(query: str, ids: list[str]):
-        return [{"id": i, "content": PLAYBOOKS[i], "score": 0.9} for i in ids]
-
-    @memobs.observe_retrieval(entity_type="fact", store="facts")
-    def search_facts(query: str):
-        return [{"id": "f-evil", "content": FACTS["f-evil"], "title": MALICIOUS_TITLE}]
-
-    def turn(user, session, fn, *args, cite=()):
-        with memobs.context(user_id=user, session_id=session), tracer.start_as_current_span("turn"):
-            fn(*args)
-            for entity_type, entity_id in cite:
-                memobs.cite(entity_type, entity_id)
-
-    try:
-        turn("u-1", "s-1", search_playbooks, "refund", ["pb-refund", "pb-tone"],
-             cite=[("playbook", "pb-refund")])
-        turn("u-1", "s-1", search_playbooks, "refund?", ["pb-refund", "pb-tone"],
-             cite=[("playbook", "pb-refund")])
-        turn("u-2", "s-2", search_playbooks, "refund!", ["pb-refund", "pb-tone", "pb-refund-old"])
-        turn("u-2", "s-2", search_playbooks, "tone", ["pb-tone"])
-        turn("u-1", "s-3", search_facts, "channel", cite=[("fact", "f-evil")])
-        memobs.record_write("playbook", "pb-refund-old", "update", superseded_by="pb-refund")
-        assert handle.force_flush(10_000)
-    finally:
-        handle.shutdown()
-        provider.shutdown()
 
 
 def tokens(*texts: str) -> int:

@@ -24,7 +24,7 @@ import pytest
 
 from memobs_otel.report import write_report
 from memobs_otel.store.connection import connect_for_write
-from test_report import build_agent_db
+from helpers import build_agent_db
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 FLAGS = (
