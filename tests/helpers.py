@@ -1,12 +1,19 @@
-"""Helpers the tests share: what a recorded span holds, in the shapes the tests compare.
-
-Plain functions, imported as ``from helpers import events, finished``
+"""Helpers the tests share, imported as ``from helpers import events, finished``
 (pytest puts ``tests/`` on ``sys.path``); fixtures live in ``conftest.py``.
+
+What a recorded span holds (``finished``, ``events``, ``listed``); a store
+recorded by hand at chosen times (``Agent``); a small agent run through
+``configure()`` (``build_agent_db``); recording into a file (``record_to``,
+``statuses``); a plugin registered for a block (``registered``). Only
+memobs and the OpenTelemetry SDK are imported here: a framework's helpers
+live in their own module (``mem0_helpers``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,8 +22,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import memobs_otel as memobs
+from memobs_otel import config, plugins
 from memobs_otel import semconv as sc
 from memobs_otel.exporters import SQLiteSpanExporter
+
 
 def finished(exporter, name=None):
     """Finished spans, optionally only those called ``name``."""
@@ -200,3 +209,32 @@ def build_agent_db(db_path: Path) -> None:
     finally:
         handle.shutdown()
         provider.shutdown()
+
+
+# --- recording into a file (the inventory tests) ----------------------------------------------
+
+def record_to(db):
+    """memobs records through a new provider exporting into the SQLite file ``db``
+    (the ``_clean_memobs_env`` fixture puts the session provider back afterwards)."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(SQLiteSpanExporter(str(db))))
+    config.use_tracer_provider(provider)
+    return provider
+
+
+def statuses(db):
+    """entity id -> status of every entity the file ``db`` knows."""
+    with sqlite3.connect(str(db)) as conn:
+        return dict(conn.execute("SELECT entity_id, status FROM entities ORDER BY entity_id"))
+
+
+# --- plugins ----------------------------------------------------------------------------------
+
+@contextmanager
+def registered(plugin):
+    """``plugin`` registered with memobs's plugin manager for the block, unregistered after."""
+    plugins.pm.register(plugin)
+    try:
+        yield plugin
+    finally:
+        plugins.pm.unregister(plugin)

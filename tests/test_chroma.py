@@ -428,7 +428,7 @@ def test_langchain_retriever_over_chroma_with_only_the_chroma_plugin(spans, kb_s
 def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_path):
     pytest.importorskip("mem0")
     from mem0 import Memory
-    from test_mem0 import HashedWords, mem0_config
+    from mem0_helpers import HashedWords, mem0_config
 
     cfg = mem0_config(tmp_path)
     cfg["vector_store"] = {"provider": "chroma", "config": {"collection_name": "prefs",

@@ -29,7 +29,7 @@ from memobs_otel.store.schema import MIGRATIONS, applied_migrations, migrate
 from memobs_otel.store.writer import write_records
 from store_scenarios import search_span, write_file
 
-from test_mem0 import instrumented, memory  # noqa: F401  (fixtures: real mem0, offline)
+from mem0_helpers import instrumented, memory  # noqa: F401  (fixtures: real mem0, offline)
 
 UTC = timezone.utc
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from helpers import events, finished
+from helpers import events, finished, registered
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 import memobs_otel as memobs
-from memobs_otel import config, plugins, tokens
+from memobs_otel import config, tokens
 
 
 @memobs.observe_retrieval(entity_type="fact", store="facts")
@@ -49,17 +49,6 @@ class CustomExtractor:
             from memobs_otel.entities import Entity
             return [Entity(entity_type, h["key"], h["body"], rank=i) for i, h in enumerate(result["hits"])]
         return None
-
-
-def registered(plugin):
-    class Ctx:
-        def __enter__(self):
-            plugins.pm.register(plugin)
-            return plugin
-
-        def __exit__(self, *exc):
-            plugins.pm.unregister(plugin)
-    return Ctx()
 
 
 def test_extractor_plugin_raising_falls_back_to_builtin(spans, caplog):

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from helpers import events, finished
+from helpers import events, finished, record_to
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,8 +19,6 @@ from memobs_otel import config
 from memobs_otel import semconv as sc
 from memobs_otel.exporters import SQLiteSpanExporter
 from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
-
-from test_inventory_langchain import record_to
 
 UTC = timezone.utc
 DAY = timedelta(days=1)

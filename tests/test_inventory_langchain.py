@@ -8,12 +8,9 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from helpers import record_to, statuses
 
 import memobs_otel as memobs
-from memobs_otel import config
-from memobs_otel.exporters import SQLiteSpanExporter
 
 pytest.importorskip("langchain_core")
 from langchain_core.documents import Document  # noqa: E402
@@ -33,13 +30,6 @@ def instrumented():
     memobs.uninstrument("langchain")
 
 
-def record_to(db):
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(SQLiteSpanExporter(str(db))))
-    config.use_tracer_provider(provider)  # conftest puts the session provider back afterwards
-    return provider
-
-
 def docs(created: str) -> list[Document]:
     return [
         Document(id="kb-gift", page_content="Gift cards never expire and can be used online.",
@@ -53,11 +43,6 @@ def docs(created: str) -> list[Document]:
 
 def queue(db, now):
     return [(c.entity_id, c.title, c.signals, c.score) for c in memobs.open_store(str(db)).memory_review(now=now)]
-
-
-def statuses(db):
-    with sqlite3.connect(str(db)) as conn:
-        return dict(conn.execute("SELECT entity_id, status FROM entities ORDER BY entity_id"))
 
 
 def test_never_retrieved_documents_are_stale_and_deletes_leave_the_queue(instrumented, tmp_path):

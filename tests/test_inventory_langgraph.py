@@ -16,7 +16,7 @@ from langgraph.store.memory import InMemoryStore  # noqa: E402
 import memobs_otel as memobs  # noqa: E402
 import memobs_langgraph  # noqa: E402
 
-from test_inventory_langchain import record_to, statuses  # noqa: E402
+from helpers import record_to, statuses  # noqa: E402
 from test_langgraph import indexed_store  # noqa: E402
 
 UTC = timezone.utc

@@ -19,7 +19,7 @@ import memobs_otel as memobs  # noqa: E402
 import memobs_llamaindex  # noqa: E402
 from memobs_otel.fingerprint import content_hash  # noqa: E402
 
-from test_inventory_langchain import record_to, statuses  # noqa: E402
+from helpers import record_to, statuses  # noqa: E402
 from test_llamaindex_identity import GIFT, RETURNS, BagOfWords  # noqa: E402
 
 UTC = timezone.utc

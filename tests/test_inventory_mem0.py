@@ -10,8 +10,8 @@ import pytest
 
 import memobs_otel as memobs
 
-from test_inventory_langchain import record_to
-from test_mem0 import instrumented, memory  # noqa: F401  (fixtures: real mem0, offline)
+from helpers import record_to
+from mem0_helpers import instrumented, memory  # noqa: F401  (fixtures: real mem0, offline)
 
 pytest.importorskip("mem0")
 import memobs_mem0  # noqa: E402

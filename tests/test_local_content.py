@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import memobs_otel as memobs
 from memobs_otel import config, local_content
 from memobs_otel.fingerprint import content_hash
-from test_mem0 import HashedWords, mem0_config
+from mem0_helpers import HashedWords, mem0_config
 
 LONG = "Prefers a window seat on long flights and always asks for the vegetarian meal " * 5
 

@@ -342,7 +342,7 @@ def test_langchain_retriever_over_qdrant_with_only_the_qdrant_plugin(spans):
 def test_mem0_calls_recorded_by_mem0_only_while_it_is_instrumented(spans, tmp_path):
     pytest.importorskip("mem0")
     from mem0 import Memory
-    from test_mem0 import HashedWords, mem0_config
+    from mem0_helpers import HashedWords, mem0_config
 
     memory = Memory.from_config(mem0_config(tmp_path))
     memory.embedding_model = HashedWords()

@@ -386,7 +386,7 @@ def test_fast_events_equal_add_event(spans, monkeypatch):
 
 
 def test_fast_events_fall_back_for_values_the_sdk_would_change(spans, monkeypatch):
-    from test_faults import registered
+    from helpers import registered
 
     with registered(_ListAdder()):
         fast, public = _record_both_ways(monkeypatch, spans, lambda: search_playbooks("refund", k=2))
@@ -468,7 +468,7 @@ def odd_search(query):
 
 
 def test_fast_events_check_values_of_plugin_built_entities(spans, monkeypatch):
-    from test_faults import registered
+    from helpers import registered
 
     with registered(_OddEntities()):
         fast, public = _record_both_ways(monkeypatch, spans, lambda: odd_search("q"))
@@ -492,7 +492,7 @@ def test_fast_span_attributes_only_when_the_sdk_would_store_them_unchanged(trace
 
 
 def test_a_hook_sees_span_attributes_set_before_it_and_the_totals_follow(spans, monkeypatch):
-    from test_faults import registered
+    from helpers import registered
 
     seen = []
 
