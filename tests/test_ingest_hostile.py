@@ -4,7 +4,7 @@ Every case runs the real CLI on a real file into a real SQLite store and
 checks exact counts: spans and injections stored, bad lines and their
 reasons, the exit status, and that no traceback and no empty store are left.
 The decompression bombs run the CLI in a child process and read its peak RSS
-from ``os.wait4`` (a memory bound, not a timing).
+as the child reports it (``VmHWM``: a memory bound, not a timing).
 """
 
 from __future__ import annotations
@@ -324,17 +324,32 @@ def test_past_max_decompressed_mb_the_lines_within_it_are_kept(tmp_path):
 
 # --- decompression bombs: bounded memory ---------------------------------------------
 
+# The child reports its own peak from /proc/self/status (VmHWM) at exit. Not
+# os.wait4's ru_maxrss: that counts the forked child before exec, whose
+# resident set is the pytest process's (hundreds of MB late in the suite).
+_MEASURED_CLI = """
+import atexit, os
+def _peak():
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["MEMOBS_TEST_PEAK_FILE"], "w") as out:
+        out.write(str(kb))
+atexit.register(_peak)
+from memobs_otel.cli import main
+main()
+"""
+
+
 def run_measured(*args: str) -> tuple[int, str, str, int]:
-    """``memobs ingest ARGS`` in a child process: exit code, stdout, stderr, peak RSS in MB."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(
-            [sys.executable, "-c", "from memobs_otel.cli import main; main()", "ingest", *args],
-            stdout=out, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not all children's
-        child.returncode = code = os.waitstatus_to_exitcode(status)
+    """``memobs ingest ARGS`` in a child process: exit code, stdout, stderr, its peak RSS in MB."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        env = {**os.environ, "MEMOBS_TEST_PEAK_FILE": peak.name}
+        done = subprocess.run([sys.executable, "-c", _MEASURED_CLI, "ingest", *args],
+                              stdout=out, stderr=err, env=env)
         out.seek(0)
         err.seek(0)
-        return code, out.read().decode(), err.read().decode(), usage.ru_maxrss // 1024  # KiB on Linux
+        return done.returncode, out.read().decode(), err.read().decode(), int(Path(peak.name).read_text()) // 1024
 
 
 ZEROS = 64 << 20
