@@ -4,25 +4,33 @@
 What a recorded span holds (``finished``, ``events``, ``listed``); a store
 recorded by hand at chosen times (``Agent``); a small agent run through
 ``configure()`` (``build_agent_db``); recording into a file (``record_to``,
-``statuses``); a plugin registered for a block (``registered``). Only
+``statuses``); the Collector's OTLP/JSON file lines and ``memobs ingest``
+(``collector_line``, ``write_text``, ``ingest``); a plugin registered for a
+block (``registered``). Only
 memobs and the OpenTelemetry SDK are imported here: a framework's helpers
 live in their own module (``mem0_helpers``).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from click.testing import CliRunner
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import memobs_otel as memobs
 from memobs_otel import config, plugins
+from memobs_otel.cli import main
 from memobs_otel import semconv as sc
 from memobs_otel.exporters import SQLiteSpanExporter
 
@@ -238,3 +246,34 @@ def registered(plugin):
         yield plugin
     finally:
         plugins.pm.unregister(plugin)
+
+
+# --- the Collector's files and memobs ingest (test_ingest, test_inventory) ---------------------
+
+def collector_line(spans) -> str:
+    """One ExportTraceServiceRequest as the Collector's file exporter writes it."""
+    request = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    for resource_spans in request["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for span in scope_spans["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+                span.setdefault("parentSpanId", "")
+    return json.dumps(request, separators=(",", ":"))
+
+
+def collector_lines(spans, per_line: int = 2) -> list[str]:
+    """Several requests, as the batch processor and the Collector split them."""
+    return [collector_line(spans[i:i + per_line]) for i in range(0, len(spans), per_line)]
+
+
+def write_text(path: Path, lines: list[str]) -> Path:
+    """``lines`` written to ``path``, one per line, as the Collector's file exporter does."""
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def ingest(*args: str):
+    """``memobs ingest ARGS...`` through click's CliRunner."""
+    return CliRunner().invoke(main, ["ingest", *args], catch_exceptions=False)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from click.testing import CliRunner
-from google.protobuf.json_format import MessageToDict, MessageToJson
+from google.protobuf.json_format import MessageToJson
+from helpers import collector_lines, ingest, write_text
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,7 +32,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import memobs_otel as memobs
-from memobs_otel.cli import main
 from memobs_otel.ingest import ingest_files, read_file_spans
 from memobs_otel.store import open_store
 from memobs_otel.store.connection import connect_for_write
@@ -78,34 +77,6 @@ def record_run(db_path: Path) -> list:
     spans = seen.get_finished_spans()
     assert len(spans) >= 5
     return list(spans)
-
-
-def collector_line(spans) -> str:
-    """One ExportTraceServiceRequest as the Collector's file exporter writes it."""
-    request = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-    for resource_spans in request["resourceSpans"]:
-        for scope_spans in resource_spans["scopeSpans"]:
-            for span in scope_spans["spans"]:
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = base64.b64decode(span[key]).hex()
-                span.setdefault("parentSpanId", "")
-    return json.dumps(request, separators=(",", ":"))
-
-
-def collector_lines(spans, per_line: int = 2) -> list[str]:
-    """Several requests, as the batch processor and the Collector split them."""
-    return [collector_line(spans[i:i + per_line]) for i in range(0, len(spans), per_line)]
-
-
-def write_text(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def ingest(*args: str):
-    result = CliRunner().invoke(main, ["ingest", *args], catch_exceptions=False)
-    return result
 
 
 NOW = datetime.now(timezone.utc) + timedelta(minutes=5)

@@ -225,7 +225,7 @@ def test_later_update_keeps_its_own_status(tmp_path, op):
 
 def test_memobs_ingest_of_a_collector_file_gives_the_same_catalog(tmp_path):
     """The same spans through the Collector's file and `memobs ingest`, parent before children."""
-    from test_ingest import collector_line, ingest, write_text
+    from helpers import collector_line, ingest, write_text
 
     memory = InMemorySpanExporter()
     provider = TracerProvider()

@@ -17,7 +17,7 @@ import memobs_otel as memobs  # noqa: E402
 import memobs_langgraph  # noqa: E402
 
 from helpers import record_to, statuses  # noqa: E402
-from test_langgraph import indexed_store  # noqa: E402
+from langgraph_helpers import indexed_store  # noqa: E402
 
 UTC = timezone.utc
 DAY = timedelta(days=1)

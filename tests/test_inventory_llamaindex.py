@@ -20,7 +20,7 @@ import memobs_llamaindex  # noqa: E402
 from memobs_otel.fingerprint import content_hash  # noqa: E402
 
 from helpers import record_to, statuses  # noqa: E402
-from test_llamaindex_identity import GIFT, RETURNS, BagOfWords  # noqa: E402
+from llamaindex_helpers import GIFT, RETURNS, BagOfWords  # noqa: E402
 
 UTC = timezone.utc
 DAY = timedelta(days=1)

