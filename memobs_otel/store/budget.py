@@ -159,6 +159,9 @@ GROUP BY turn_id, entity_type
 # injections in that turn, read by rowid range from the turn's rows of the
 # entity's type (a span has one row per type, all with the span's range).
 # ``+i.entity_pk``: no index on it, or SQLite builds one over all injections.
+# ``r CROSS JOIN c``: SQLite's automatic index goes on the cited pairs (fewer
+# than the turns' rows); the other way round measured 0.46-0.72 s vs 0.41-0.63 s
+# at 1M events.
 _CITED_SQL = f"""
 WITH c AS MATERIALIZED (
     SELECT DISTINCT c.turn_id, c.entity_pk, e.entity_type
@@ -168,7 +171,7 @@ r AS MATERIALIZED (
     SELECT turn_id, entity_type, first_pk, last_pk FROM {TURN_INJECTIONS_TABLE}
     WHERE time_ns >= :cited_from AND time_ns < :memory_to {{user}})
 SELECT c.turn_id, c.entity_type, SUM(i.tokens)
-FROM c JOIN r ON r.turn_id = c.turn_id AND r.entity_type = c.entity_type
+FROM r CROSS JOIN c ON c.turn_id = r.turn_id AND c.entity_type = r.entity_type
 CROSS JOIN injections i ON i.pk BETWEEN r.first_pk AND r.last_pk
 WHERE +i.entity_pk = c.entity_pk
 GROUP BY 1, 2

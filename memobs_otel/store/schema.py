@@ -483,6 +483,9 @@ def m008_turns(db: sqlite3.Connection) -> None:
     #   are led by time (appended in order): an index on the random turn ids
     #   would dirty a random page per span on every batch (see m005). They
     #   cover what the budget reads: no table row is looked up per turn.
+    #   No index by span: only purge and retention look rows up by span, and
+    #   they scan these (small) tables once per run instead of every batch
+    #   paying for two more index inserts per span.
     # - ``citations.turn_id``: the turn of the citation's span, so the budget
     #   need not read ``spans`` rows (their JSON often overflows to more pages).
     for table in ("spans", "citations"):
@@ -503,7 +506,6 @@ def m008_turns(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX IF NOT EXISTS llm_calls_time
             ON {LLM_CALLS_TABLE} (time_ns, turn_id, source, input_tokens);
-        CREATE INDEX IF NOT EXISTS llm_calls_span ON {LLM_CALLS_TABLE} (span_pk);
 
         CREATE TABLE IF NOT EXISTS {TURN_INJECTIONS_TABLE} (
             turn_id TEXT NOT NULL,
@@ -517,7 +519,6 @@ def m008_turns(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX IF NOT EXISTS turn_injections_time
             ON {TURN_INJECTIONS_TABLE} (time_ns, turn_id, entity_type, user_id, tokens, first_pk, last_pk);
-        CREATE INDEX IF NOT EXISTS turn_injections_span ON {TURN_INJECTIONS_TABLE} (span_pk);
         """,
     )
 
