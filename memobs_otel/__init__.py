@@ -43,7 +43,7 @@ from .instrumentation import instrument, uninstrument
 from .inventory import record_inventory
 from .prompts import record_prompt
 from .recording import cite, record_injection, record_write
-from .setup import MemobsHandle, configure
+from .pipeline import MemobsHandle, configure
 from .store import InjectionStat, ReviewCandidate, StoreError, open_store
 
 __all__ = [

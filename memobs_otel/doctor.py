@@ -278,7 +278,7 @@ def resolve_endpoint(endpoint: str | None = None, protocol: str | None = None) -
 
     ``ValueError`` for an unknown protocol.
     """
-    from .setup import resolve_otlp
+    from .pipeline import resolve_otlp
 
     url, proto, from_env = resolve_otlp(endpoint, protocol)
     if url is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from ..doctor import DEFAULT_TIMEOUT_S, run_checks
-from ..setup import OTLP_PROTOCOLS
+from ..pipeline import OTLP_PROTOCOLS
 from .common import db_option, echo_json, fail, positive_number
 
 EXIT_CHECK_FAILED = 1
