@@ -480,3 +480,19 @@ def test_a_citation_on_a_span_begun_before_the_block_is_in_the_block_turn(handle
     budget = read_budget(db)
     assert (budget.turns, budget.cited_memory_tokens, budget.uncited_memory_tokens) == (
         1, tokens("d0"), tokens("d1"))
+
+
+def test_a_file_missing_a_turn_table_is_refused_in_one_line(handle, db):
+    import sqlite3
+
+    with memobs.context(user_id="u-1"):
+        memobs.record_prompt(input_tokens=10)
+    handle.shutdown()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE turn_injections")
+    conn.commit()
+    conn.close()
+    result = CliRunner().invoke(cli_main, ["budget", "--db", db])
+    assert result.exit_code == 2
+    assert "turn_injections" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -23,6 +23,7 @@ TABLES_BY_MIGRATION = {
     "m006_export_losses": (EXPORT_LOSSES_TABLE,),
     # spelled out: the migration is another change's, this map only reads names
     "m007_review_decisions_minhash": ("review_decisions",),
+    "m008_turns": ("llm_calls", "turn_injections"),
 }
 
 
