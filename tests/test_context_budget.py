@@ -182,6 +182,27 @@ def test_langchain_plugin_records_the_prompt_size_without_an_llm_instrumentation
             (333, "memobs")]
 
 
+def test_langchain_plugin_records_the_prompt_size_of_an_async_call(handle, db):
+    import asyncio
+
+    store = make_store()
+    first, second = top_ids(store, "refund policy")
+    assert memobs.instrument("langchain") == ["langchain"]
+
+    async def turn():
+        async with memobs.context(user_id="u-1"):
+            await make_chain(store, [answer_message(TEXTS[first], input_tokens=120)]).ainvoke("refund policy")
+
+    try:
+        asyncio.run(turn())
+    finally:
+        memobs.uninstrument("langchain")
+    handle.force_flush()
+    budget = read_budget(db)
+    assert (budget.turns, budget.prompt_tokens, budget.memory_tokens, budget.cited_memory_tokens) == (
+        1, 120, tokens(first) + tokens(second), 0)
+
+
 def test_record_prompt_alone(handle, db):
     """No LLM instrumentation: the application records its prompt (text counted, never exported)."""
     prompt = "You are a helpful agent. " * 20 + "Question: where is my refund?"
