@@ -166,7 +166,7 @@ def check_database(db_path: str) -> Check:
                         "(a reader held the WAL); run `memobs purge --user U` again")
     rows = ", ".join(f"{n:,} {_plural(table, n)}" for table, n in counts.items())
     summary = f"{db_path}: {schema}, {'writable' if writable is None else 'not writable'}; {rows}"
-    return Check("database", not problems, summary, details=problems,
+    return Check("database", not problems, summary, details=problems + export_losses_details(db_path),
                  hint="check the file's and its folder's permissions and the free disk space"
                  if writable else None)
 
@@ -200,6 +200,24 @@ def _store_error_hint(exc: BaseException) -> str:
     if isinstance(exc, CorruptDatabase):
         return _DAMAGED_HINT
     return "point --db at the file memobs.configure(db_path=...) writes"
+
+
+def export_losses_details(db_path: str) -> list[str]:
+    """The spans the exporting side lost and the values it sanitised, as
+    counted in the file (``memobs_otel.store.losses``): one detail line, or
+    none. Shown, not failed: the file itself is fine."""
+    from .store import losses
+    from .store.connection import connect_read_only
+
+    try:
+        conn = connect_read_only(db_path)
+    except Exception:  # noqa: BLE001 - the database check reports why
+        return []
+    try:
+        line = losses.line(conn)
+    finally:
+        conn.close()
+    return [line] if line else []
 
 
 def _writable(path: str) -> str | None:
