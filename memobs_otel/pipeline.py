@@ -72,6 +72,7 @@ class MemobsHandle:
         self._owns_provider = owns_provider
         self._shutdown_budget = shutdown_budget
         self._shut = False
+        self._turn_processor = None  # the turns.TurnSpanProcessor configure() added, if any
 
     def losses(self) -> dict[str, int]:
         """Spans this process's pipeline lost so far, by kind (``spans-shed``,
@@ -105,6 +106,8 @@ class MemobsHandle:
             # shutdown then finds them done
             for processor in self.processors:
                 processor.shutdown()
+            if self._turn_processor is not None:
+                self._turn_processor.shutdown()  # stops stamping; a new configure() adds a fresh one
             if self._owns_provider and self.tracer_provider is not None:
                 self.tracer_provider.shutdown()
         except Exception as exc:  # noqa: BLE001
@@ -184,7 +187,7 @@ def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = Non
         processors.append(QueueSpanProcessor(
             make_otlp_exporter(endpoint, protocol, from_env), block=False, shutdown_budget=budget,
             on_loss=on_loss, loss_prefix=OTLP, name="otlp"))
-    turns.add_to(tracer_provider)  # memobs.turn.id on every span started in a memobs.context block
+    turn_processor = turns.add_to(tracer_provider)  # memobs.turn.id on spans started in a memobs.context block
     for processor in processors:
         tracer_provider.add_span_processor(processor)
 
@@ -193,4 +196,6 @@ def configure(db_path: str | None = "memobs.db", otlp_endpoint: str | None = Non
     config.use_tracer_provider(tracer_provider)
     plugins.load_plugins()
     config.settings.get_measurer()  # load the encoding now, not on the first search
-    return MemobsHandle(tracer_provider, processors, owns, db_path, endpoint, budget)
+    handle = MemobsHandle(tracer_provider, processors, owns, db_path, endpoint, budget)
+    handle._turn_processor = turn_processor
+    return handle

@@ -50,8 +50,12 @@ def current_turn_id() -> str | None:
 class TurnSpanProcessor(SpanProcessor):
     """Sets ``memobs.turn.id`` on each span started inside a ``memobs.context`` block."""
 
+    def __init__(self, provider=None) -> None:
+        self._stopped = False
+        self._provider = provider
+
     def on_start(self, span, parent_context=None) -> None:
-        turns = current_turns()
+        turns = current_turns() if not self._stopped else None
         if turns:
             try:
                 span.set_attribute(sc.MEMOBS_TURN_ID, turn_hex(turns[-1]))
@@ -62,24 +66,37 @@ class TurnSpanProcessor(SpanProcessor):
         return None
 
     def shutdown(self) -> None:
-        return None
+        """Stop stamping (the provider keeps the processor: the SDK has no public way to
+        remove one); a later ``configure()`` on the same provider adds a fresh one."""
+        self._stopped = True
+        try:
+            if self._provider is not None and _stamped.get(self._provider) is self:
+                del _stamped[self._provider]
+        except TypeError:
+            pass
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
 
 
-_stamped: "weakref.WeakSet" = weakref.WeakSet()
+# provider -> the live processor memobs added to it
+_stamped: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def add_to(provider) -> None:
-    """Add a :class:`TurnSpanProcessor` to ``provider`` unless memobs already did."""
+def add_to(provider) -> TurnSpanProcessor | None:
+    """Add a :class:`TurnSpanProcessor` to ``provider`` unless a live one is there; returns
+    the one added (``None``: there already was one). ``configure()``'s handle shuts it
+    down with the rest, so it stops stamping."""
     try:
         if provider in _stamped:
-            return
-        provider.add_span_processor(TurnSpanProcessor())
-        _stamped.add(provider)
+            return None
+        processor = TurnSpanProcessor(provider)
+        provider.add_span_processor(processor)
+        _stamped[provider] = processor
     except TypeError:  # not weak-referenceable: add it (a second stamp is harmless)
-        provider.add_span_processor(TurnSpanProcessor())
+        processor = TurnSpanProcessor()
+        provider.add_span_processor(processor)
+    return processor
 
 
 def exported() -> bool:

@@ -176,3 +176,35 @@ def test_the_global_provider_path_names_memobs_with_its_version():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("True"), out.stdout + out.stderr
+
+
+def test_turn_stamping_ends_with_the_handle_and_a_new_configure_restarts_it(tmp_path):
+    """configure(tracer_provider=p) adds the turn processor to p; its handle's shutdown stops it
+    (the SDK cannot remove a processor), so p's later spans carry no memobs.turn.id until
+    memobs is configured on p again."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("app")
+
+    def span_turn() -> str | None:
+        exporter.clear()
+        with memobs.context(user_id="u"):
+            tracer.start_span("llm").end()
+        (span,) = exporter.get_finished_spans()
+        return span.attributes.get("memobs.turn.id")
+
+    try:
+        handle = memobs.configure(db_path=None, tracer_provider=provider)
+        first = span_turn()
+        assert first is not None and len(first) == 16
+        handle.shutdown()
+        assert span_turn() is None
+        handle = memobs.configure(db_path=None, tracer_provider=provider)
+        assert span_turn() is not None
+        handle.shutdown()
+    finally:
+        config.use_tracer_provider(None)
