@@ -158,7 +158,10 @@ def test_chroma_snapshot_pages_through_the_collection(instrumented, tmp_path, mo
     db = tmp_path / "memobs.db"
     provider = record_to(db)
     monkeypatch.setattr(writes, "PAGE", 2)
-    client = chromadb.EphemeralClient(settings=chromadb.config.Settings(anonymized_telemetry=False))
+    # a client of its own (a folder in tmp_path): chromadb keeps one ephemeral system per
+    # process and refuses a second with other settings (tests/test_chroma.py makes one)
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
+                                       settings=chromadb.config.Settings(anonymized_telemetry=False))
     store = langchain_chroma.Chroma(collection_name="kb-inventory", client=client,
                                     embedding_function=DeterministicFakeEmbedding(size=16))
     try:
