@@ -76,8 +76,9 @@ def test_store_rows():
     assert rows[0].name.startswith("SQLite exporter ingest")
     assert rows[0].name.endswith("(export())")
     assert rows[2].name == "  the writer's own statements replayed (SQL alone)"
-    # 2,000 injections, 200 spans, 200 events, 200 citations, 866 first-seen entities
-    assert "the 3,466 rows the writer built" in rows[2].detail
+    # 2,000 injections, 200 spans, 200 events, 200 citations, 866 first-seen entities,
+    # and m008's per-turn rows (400)
+    assert "the 3,866 rows the writer built" in rows[2].detail
     assert rows[3].name == "  the same events on memobs-shaped spans (32 span attributes)"
 
 
