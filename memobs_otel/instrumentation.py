@@ -262,6 +262,29 @@ def frameworks() -> dict[str, Instrumentor]:
         return {k: v for k, v in _registry.items() if not isinstance(v, DottedPathInstrumentor)}
 
 
+def called_by_instrumented_framework(owners: dict[str, str], own_packages: frozenset[str]) -> bool:
+    """Is the current call made by a framework that memobs instruments and records itself?
+
+    For client-level plugins (Chroma, Qdrant) whose client is also driven by a framework
+    plugin (mem0, LangChain, LlamaIndex): the framework records the call, so the client
+    plugin stands aside rather than record it twice. Walks up the stack past the frames of
+    ``own_packages`` (top-level package names: memobs's own and wrapt's) to the first
+    caller; ``owners`` maps that caller's top-level package to the memobs framework name.
+    True only when that framework is registered and instrumented right now.
+    """
+    frame = sys._getframe(1)
+    top = ""
+    while frame is not None:
+        top = frame.f_globals.get("__name__", "").partition(".")[0]
+        if top not in own_packages:
+            break
+        frame = frame.f_back
+    if frame is None or top not in owners:
+        return False
+    owner = frameworks().get(owners[top])
+    return owner is not None and owner.is_instrumented
+
+
 def instrument(target: str | None = None, **options: Any) -> list[str]:
     """Instrument a dotted-path target, one framework, or (no target) every installed one.
 

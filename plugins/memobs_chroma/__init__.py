@@ -88,7 +88,6 @@ original methods.
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -97,7 +96,12 @@ from opentelemetry.trace import SpanKind
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, PreparedCall, frameworks, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import (
+    Instrumentor,
+    PreparedCall,
+    called_by_instrumented_framework,
+    prepared_retrieval_wrappers,
+)
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from . import records as _records
@@ -138,17 +142,7 @@ _OWN_FRAMES = frozenset(("memobs_otel", "memobs_chroma", "wrapt"))
 
 def _owned_call(write: bool = False) -> bool:
     """Is the collection being called by a framework that memobs records itself, right now?"""
-    frame = sys._getframe(1)
-    while frame is not None:
-        top = frame.f_globals.get("__name__", "").partition(".")[0]
-        if top not in _OWN_FRAMES:
-            break
-        frame = frame.f_back
-    owners = _WRITE_OWNERS if write else _OWNERS
-    if frame is None or top not in owners:
-        return False
-    owner = frameworks().get(owners[top])
-    return owner is not None and owner.is_instrumented
+    return called_by_instrumented_framework(_WRITE_OWNERS if write else _OWNERS, _OWN_FRAMES)
 
 
 class ChromaInstrumentor(Instrumentor):
