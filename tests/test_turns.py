@@ -14,16 +14,12 @@ import logging
 import pytest
 from helpers import events, finished
 
-pytest.importorskip("langchain_core")
-pytest.importorskip("numpy")
+from langchain_helpers import make_store as _make_store
 
-from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models.fake_chat_models import ParrotFakeChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
-from langchain_core.vectorstores import InMemoryVectorStore
 
 import memobs_otel as memobs
 from memobs_otel import trace_buffer
@@ -55,9 +51,7 @@ def _fresh_buffer():
 
 
 def make_store(texts=TEXTS):
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
-    store.add_documents([Document(page_content=t, id=i) for i, t in texts.items()])
-    return store
+    return _make_store(texts)
 
 
 @pytest.fixture
