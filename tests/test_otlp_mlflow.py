@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from backend_process import NO_PROXY_OPENER, free_port, health_ok, log_tail, start, stop, wait_until_up
+from backend_process import loopback_only  # noqa: F401  (a fixture)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -37,7 +36,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 240  # first start runs MLflow's migrations: ~40 s on 2 loaded cores
 ARRIVAL_TIMEOUT_S = 60
-_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 PLAYBOOKS = [
     {"id": "pb-refund", "content": "Refunds over 100 EUR need a manager's approval.", "score": 0.92,
@@ -64,28 +62,19 @@ def _mlflow_bin() -> Path:
     return Path(os.environ.get("MEMOBS_MLFLOW_BIN") or REPO / ".venv-mlflow" / "bin" / "mlflow")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class MLflow:
     def __init__(self, process: subprocess.Popen, port: int, log: Path, python: Path):
         self.process, self.port, self.log, self.python = process, port, log, python
         self.base = f"http://127.0.0.1:{port}"
 
     def log_tail(self, chars: int = 6000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError as exc:
-            return f"(no log: {exc})"
+        return log_tail(self.log, chars)
 
     def create_experiment(self, name: str) -> str:
         request = urllib.request.Request(f"{self.base}/api/2.0/mlflow/experiments/create",
                                          data=json.dumps({"name": name}).encode(),
                                          headers={"Content-Type": "application/json"})
-        with _NO_PROXY_OPENER.open(request, timeout=10) as response:
+        with NO_PROXY_OPENER.open(request, timeout=10) as response:
             return json.load(response)["experiment_id"]
 
     def spans(self, experiment_id: str) -> list[dict]:
@@ -103,62 +92,18 @@ def mlflow_server(tmp_path_factory):
         pytest.fail(f"MLflow not found at {binary}: run .ci/mlflow.sh (or set MEMOBS_MLFLOW_BIN)")
     work = tmp_path_factory.mktemp("mlflow")
     log = work / "mlflow.log"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OTEL_"))}
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [str(binary), "server", "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
-             "--default-artifact-root", str(work / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work,
-            start_new_session=True,
-        )
+    process = start(
+        [str(binary), "server", "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
+         "--default-artifact-root", str(work / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
+        env, work, log)
     server = MLflow(process, port, log, binary.parent / "python")
     try:
-        _wait_until_up(server)
+        wait_until_up("MLflow", process, log, START_TIMEOUT_S, lambda: health_ok(f"{server.base}/health"))
         yield server
     finally:
-        _stop(process)
-
-
-def _wait_until_up(server: MLflow) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"MLflow exited with status {server.process.returncode} before it was up; "
-                        f"its log:\n{server.log_tail()}")
-        try:
-            with _NO_PROXY_OPENER.open(f"{server.base}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"MLflow was not up after {START_TIMEOUT_S} s; its log:\n{server.log_tail()}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    # MLflow runs in its own session: signal its whole process group (only it)
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def loopback_only(monkeypatch):
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                 "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                 "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                 "OTEL_SDK_DISABLED", "MEMOBS_ENABLED", "MEMOBS_CAPTURE_CONTENT",
-                 "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+        stop(process)
 
 
 def _send_retrieval(server: MLflow, capture: bool = False):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,6 +24,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from backend_process import (
+    NO_PROXY_OPENER,
+    free_port,
+    health_ok,
+    log_tail,
+    loopback_only,  # noqa: F401  (a fixture)
+    port_open,
+    start,
+    stop,
+    wait_until_up,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -40,9 +49,6 @@ REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180  # first start runs Phoenix's migrations; ~20 s on 2 cores
 ARRIVAL_TIMEOUT_S = 30
 
-# no proxy may stand between the exporters and loopback
-_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 PLAYBOOKS = [
     {"id": "pb-refund", "content": "Refunds over 100 EUR need a manager's approval.", "score": 0.92,
      "metadata": {"created_at": "2025-01-05T10:00:00Z", "status": "active", "title": "Refund policy"}},
@@ -56,16 +62,10 @@ def _phoenix_bin() -> Path:
     return Path(os.environ.get("MEMOBS_PHOENIX_BIN") or REPO / ".venv-phoenix" / "bin" / "phoenix")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get_json(url: str, data: bytes | None = None, timeout: float = 5.0):
     headers = {"Content-Type": "application/json"} if data is not None else {}
     request = urllib.request.Request(url, data=data, headers=headers)
-    with _NO_PROXY_OPENER.open(request, timeout=timeout) as response:
+    with NO_PROXY_OPENER.open(request, timeout=timeout) as response:
         return json.load(response)
 
 
@@ -78,10 +78,7 @@ class Phoenix:
         self.base = f"http://127.0.0.1:{http_port}"
 
     def log_tail(self, chars: int = 6000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError as exc:
-            return f"(no log: {exc})"
+        return log_tail(self.log, chars)
 
     def spans(self, project: str, trace_id: str) -> list[dict]:
         query = urllib.parse.urlencode({"trace_id": trace_id, "limit": 100})
@@ -107,9 +104,9 @@ def phoenix(tmp_path_factory):
         pytest.fail(f"Phoenix not found at {binary}: run .ci/phoenix.sh (or set MEMOBS_PHOENIX_BIN)")
     work = tmp_path_factory.mktemp("phoenix")
     log = work / "phoenix.log"
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     while grpc_port == http_port:
-        grpc_port = _free_port()
+        grpc_port = free_port()
     env = {
         **os.environ,
         "PHOENIX_WORKING_DIR": str(work / "data"),
@@ -120,64 +117,14 @@ def phoenix(tmp_path_factory):
     }
     for name in ("PHOENIX_SQL_DATABASE_URL", "PHOENIX_POSTGRES_HOST", "PHOENIX_COLLECTOR_ENDPOINT"):
         env.pop(name, None)
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [str(binary), "serve"], env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=work, start_new_session=True,
-        )
+    process = start([str(binary), "serve"], env, work, log)
     server = Phoenix(process, http_port, grpc_port, log)
     try:
-        _wait_until_up(server)
+        wait_until_up("Phoenix", process, log, START_TIMEOUT_S,
+                      lambda: health_ok(f"{server.base}/healthz") and port_open(server.grpc_port))
         yield server
     finally:
-        _stop(process)
-
-
-def _wait_until_up(server: Phoenix) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"Phoenix exited with status {server.process.returncode} before it was up; "
-                        f"its log:\n{server.log_tail()}")
-        try:
-            with _NO_PROXY_OPENER.open(f"{server.base}/healthz", timeout=2) as response:
-                if response.status == 200 and _port_open(server.grpc_port):
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"Phoenix was not up after {START_TIMEOUT_S} s; its log:\n{server.log_tail()}")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    # Phoenix runs in its own session: signal its whole process group (only it)
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def loopback_only(monkeypatch):
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                 "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                 "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                 "OTEL_SDK_DISABLED", "MEMOBS_ENABLED", "MEMOBS_CAPTURE_CONTENT",
-                 "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+        stop(process)
 
 
 def _plain(value):
