@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator
 from memobs_otel import config, guard
 from memobs_otel.inventory import record_inventory
 from memobs_otel.recording import RetrievalSpec, record_write, result_entities
+from memobs_otel.write_patches import outermost_write_wrappers, write_fields
 
 KIND = "langchain vector store write"
 WRITE_METHODS = ("add_texts", "aadd_texts", "add_documents", "aadd_documents", "delete", "adelete")
@@ -65,12 +66,6 @@ def store_name(store_option: Any, vector_store: Any) -> str:
         if name is not None:
             return str(name)
     return type(vector_store).__name__
-
-
-def _lifecycle(entity) -> dict:
-    fields = {name: getattr(entity, name) for name in
-              ("created_at", "updated_at", "status", "version", "parent_id", "superseded_by", "title")}
-    return {name: value for name, value in fields.items() if value is not None}
 
 
 class VectorStoreWrites:
@@ -135,39 +130,13 @@ class VectorStoreWrites:
     def _wrapper(self, method: str) -> Callable:
         prepare = self._prepare_delete if method.endswith("delete") else (
             self._prepare_texts if method.endswith("add_texts") else self._prepare_documents)
-        if method in ("aadd_texts", "aadd_documents", "adelete"):
-            async def async_wrapper(wrapped, instance, args, kwargs):
-                if not config.settings.enabled or _in_write.get():
-                    return await wrapped(*args, **kwargs)
-                prepared = guard.safe_invoke(KIND, prepare, args, kwargs)
-                token = _in_write.set(True)
-                try:
-                    result = await wrapped(*args, **kwargs)
-                finally:
-                    _in_write.reset(token)
-                if prepared is not None:
-                    guard.safe_invoke(KIND, self._record, instance, prepared, result)
-                return result
-            return async_wrapper
-
-        def wrapper(wrapped, instance, args, kwargs):
-            if not config.settings.enabled or _in_write.get():
-                return wrapped(*args, **kwargs)
-            prepared = guard.safe_invoke(KIND, prepare, args, kwargs)
-            token = _in_write.set(True)
-            try:
-                result = wrapped(*args, **kwargs)
-            finally:
-                _in_write.reset(token)
-            if prepared is not None:
-                guard.safe_invoke(KIND, self._record, instance, prepared, result)
-            return result
-        return wrapper
+        wrapper, async_wrapper = outermost_write_wrappers(KIND, _in_write, prepare, self._record)
+        return async_wrapper if method in ("aadd_texts", "aadd_documents", "adelete") else wrapper
 
     # --- what a call writes -----------------------------------------------------
 
     @staticmethod
-    def _prepare_documents(args: tuple, kwargs: dict):
+    def _prepare_documents(vector_store: Any, args: tuple, kwargs: dict):
         documents = args[0] if args else kwargs.get("documents")
         if not isinstance(documents, (list, tuple)):
             return None
@@ -176,7 +145,7 @@ class VectorStoreWrites:
                 list(ids) if isinstance(ids, (list, tuple)) else None)
 
     @staticmethod
-    def _prepare_texts(args: tuple, kwargs: dict):
+    def _prepare_texts(vector_store: Any, args: tuple, kwargs: dict):
         texts = args[0] if args else kwargs.get("texts")
         metadatas = args[1] if len(args) > 1 else kwargs.get("metadatas")
         ids = kwargs.get("ids")
@@ -187,7 +156,7 @@ class VectorStoreWrites:
                 list(ids) if isinstance(ids, (list, tuple)) else None)
 
     @staticmethod
-    def _prepare_delete(args: tuple, kwargs: dict):
+    def _prepare_delete(vector_store: Any, args: tuple, kwargs: dict):
         ids = args[0] if args else kwargs.get("ids")
         if not isinstance(ids, (list, tuple)) or not ids:
             return None  # delete() with no ids (or a filter): nothing memobs can name
@@ -222,7 +191,7 @@ class VectorStoreWrites:
                                  metadata=metadata if isinstance(metadata, dict) else {}, id=doc_id))
         for entity in result_entities(docs, RetrievalSpec(entity_type, store)):
             record_write(entity.entity_type, entity.entity_id, "create", store=store,
-                         content=entity.content, **_lifecycle(entity))
+                         content=entity.content, **write_fields(entity))
 
 
 def _type_of(entity_type: Callable, entity_id: Any) -> str:

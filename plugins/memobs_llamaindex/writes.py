@@ -42,6 +42,7 @@ from memobs_otel import config, guard
 from memobs_otel.entities import Entity
 from memobs_otel.inventory import record_inventory
 from memobs_otel.recording import RetrievalSpec, record_write, result_entities
+from memobs_otel.write_patches import outermost_write_wrappers, write_fields
 
 KIND = "llamaindex index write"
 WRITE_METHODS = ("insert_nodes", "ainsert_nodes", "delete_ref_doc", "adelete_ref_doc",
@@ -59,12 +60,6 @@ def _entities(owner_type: Any, nodes: list, store: str) -> list:
     from . import node_entity  # the retriever's stable ids and prompt text
 
     return result_entities([node_entity(node, None) for node in nodes], RetrievalSpec(owner_type, store))
-
-
-def _lifecycle(entity) -> dict:
-    fields = {name: getattr(entity, name) for name in
-              ("created_at", "updated_at", "status", "version", "parent_id", "superseded_by", "title")}
-    return {name: value for name, value in fields.items() if value is not None}
 
 
 class IndexWrites:
@@ -91,34 +86,8 @@ class IndexWrites:
     def _wrapper(self, method: str) -> Callable:
         prepare = self._prepare_insert if "insert" in method else (
             self._prepare_ref_doc if "ref_doc" in method else self._prepare_nodes)
-        if method in _ASYNC:
-            async def async_wrapper(wrapped, instance, args, kwargs):
-                if not config.settings.enabled or _in_write.get():
-                    return await wrapped(*args, **kwargs)
-                prepared = guard.safe_invoke(KIND, prepare, instance, args, kwargs)
-                token = _in_write.set(True)
-                try:
-                    result = await wrapped(*args, **kwargs)
-                finally:
-                    _in_write.reset(token)
-                if prepared is not None:
-                    guard.safe_invoke(KIND, self._record, instance, prepared)
-                return result
-            return async_wrapper
-
-        def wrapper(wrapped, instance, args, kwargs):
-            if not config.settings.enabled or _in_write.get():
-                return wrapped(*args, **kwargs)
-            prepared = guard.safe_invoke(KIND, prepare, instance, args, kwargs)
-            token = _in_write.set(True)
-            try:
-                result = wrapped(*args, **kwargs)
-            finally:
-                _in_write.reset(token)
-            if prepared is not None:
-                guard.safe_invoke(KIND, self._record, instance, prepared)
-            return result
-        return wrapper
+        wrapper, async_wrapper = outermost_write_wrappers(KIND, _in_write, prepare, self._record)
+        return async_wrapper if method in _ASYNC else wrapper
 
     # --- what a call writes (read before it runs) ----------------------------------
 
@@ -155,14 +124,14 @@ class IndexWrites:
         return "delete", store, entities
 
     @staticmethod
-    def _record(index: Any, prepared: tuple) -> None:
+    def _record(index: Any, prepared: tuple, result: Any) -> None:
         op, store, entities = prepared
         for entity in entities:
             if op == "delete":
                 record_write(entity.entity_type, entity.entity_id, "delete", store=store)
             else:
                 record_write(entity.entity_type, entity.entity_id, op, store=store,
-                             content=entity.content, **_lifecycle(entity))
+                             content=entity.content, **write_fields(entity))
 
 
 # --- snapshot --------------------------------------------------------------------
