@@ -262,6 +262,22 @@ def frameworks() -> dict[str, Instrumentor]:
         return {k: v for k, v in _registry.items() if not isinstance(v, DottedPathInstrumentor)}
 
 
+def all_subclasses(base: type) -> list[type]:
+    """Every subclass of ``base`` defined now (not ``base`` itself), breadth first, each once.
+
+    For plugins that patch each class defining a method itself: a class defined
+    after ``instrument()`` is not in the list.
+    """
+    found: list[type] = []
+    pending = list(base.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return found
+
+
 def called_by_instrumented_framework(owners: dict[str, str], own_packages: frozenset[str]) -> bool:
     """Is the current call made by a framework that memobs instruments and records itself?
 

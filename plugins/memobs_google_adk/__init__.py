@@ -61,7 +61,7 @@ from typing import Any, Callable
 import memobs_otel as memobs
 from memobs_otel import config, guard, semconv
 from memobs_otel.context import current_ids
-from memobs_otel.instrumentation import Instrumentor, PreparedCall, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import Instrumentor, PreparedCall, all_subclasses, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec, record_write
 
 from .package import _instruments
@@ -96,14 +96,7 @@ def _service_classes() -> list[type]:
             getattr(adk_memory, name)  # the lazy ones import here
         except Exception as exc:  # noqa: BLE001 - e.g. a missing optional dependency
             guard.log_once(f"{_KIND} import {name}", exc)
-    found: list[type] = []
-    pending = list(BaseMemoryService.__subclasses__())
-    while pending:
-        cls = pending.pop(0)
-        if cls not in found:
-            found.append(cls)
-            pending.extend(cls.__subclasses__())
-    return found
+    return all_subclasses(BaseMemoryService)
 
 
 class GoogleAdkInstrumentor(Instrumentor):

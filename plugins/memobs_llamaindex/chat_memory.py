@@ -42,7 +42,7 @@ from typing import Any
 
 from memobs_otel import semconv
 from memobs_otel.fingerprint import content_hash
-from memobs_otel.instrumentation import PreparedCall, prepared_retrieval_wrappers
+from memobs_otel.instrumentation import PreparedCall, all_subclasses, prepared_retrieval_wrappers
 from memobs_otel.recording import RetrievalSpec
 
 ENTITY_TYPE = "chat_message"
@@ -69,14 +69,7 @@ def _memory_classes() -> list[type]:
     import llama_index.core.memory  # noqa: F401 - defines LlamaIndex's memory classes
     from llama_index.core.memory.types import BaseMemory
 
-    found: list[type] = []
-    pending = list(BaseMemory.__subclasses__())
-    while pending:
-        cls = pending.pop(0)
-        if cls not in found:
-            found.append(cls)
-            pending.extend(cls.__subclasses__())
-    return found
+    return all_subclasses(BaseMemory)
 
 
 def wrap_chat_memory(instrumentor: Any, entity_type: str = ENTITY_TYPE) -> None:
