@@ -287,6 +287,14 @@ def called_by_instrumented_framework(owners: dict[str, str], own_packages: froze
     ``own_packages`` (top-level package names: memobs's own and wrapt's) to the first
     caller; ``owners`` maps that caller's top-level package to the memobs framework name.
     True only when that framework is registered and instrumented right now.
+
+    Why: mem0's ``Memory.add`` writes through the client and the mem0 plugin records the
+    memory (type "memory"); the client plugin recording the record as well would list
+    every mem0 memory twice in the inventory, once per type. LangChain's vector store and
+    LlamaIndex's index record their own writes (``memobs_langchain.writes``,
+    ``memobs_llamaindex.writes``) under the ids their retrievers use, so they own the
+    client's writes only; their reads need nothing (the retriever's span makes the
+    client's span nested).
     """
     frame = sys._getframe(1)
     top = ""

@@ -128,14 +128,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-# A call that a framework memobs instruments makes itself is that framework's to record:
-# mem0's Memory.add writes through this collection and the mem0 plugin records the memory
-# (type "memory"); recording the record as well would list every mem0 memory twice in
-# the inventory, once per type. Caller's top-level package -> the memobs framework.
+# Calls a framework memobs records itself are left to it (called_by_instrumented_framework
+# says why): caller's top-level package -> the memobs framework; mem0's for every call,
 _OWNERS = {"mem0": "mem0"}
-# Writes only: LangChain's vector store and LlamaIndex's index record their own writes
-# (memobs_langchain.writes, memobs_llamaindex.writes) under the ids their retrievers use;
-# their reads need nothing (the retriever's span makes the client's span nested).
+# LangChain's vector store and LlamaIndex's index for writes only
 _WRITE_OWNERS = {**_OWNERS, "langchain_chroma": "langchain", "llama_index": "llamaindex"}
 _OWN_FRAMES = frozenset(("memobs_otel", "memobs_chroma", "wrapt"))
 
