@@ -79,12 +79,26 @@ def _finalise(proxy) -> None:
         pass
 
 
-class RecordingIterator(wrapt.ObjectProxy):
-    """A sync one-shot iterator that reports each item taken."""
+def _step_failed(recorder: Recorder, token: Any, exc: BaseException, stop: type) -> None:
+    """The wrapped iterator's step raised: the end of the items (``stop``) or a failure."""
+    recorder.leave(token)
+    recorder.close(None if isinstance(exc, stop) else exc)
+
+
+class _RecordingProxy(wrapt.ObjectProxy):
+    """The proxy of a one-shot iterator, sync or async, reporting to its recorder."""
 
     def __init__(self, wrapped: Any, recorder: Recorder) -> None:
         super().__init__(wrapped)
         self._self_recorder = recorder
+
+    def __del__(self):
+        # dropped before the end (a `break`, an abandoned endless stream): end the span
+        _finalise(self)
+
+
+class RecordingIterator(_RecordingProxy):
+    """A sync one-shot iterator that reports each item taken."""
 
     def __iter__(self):
         return self
@@ -94,13 +108,8 @@ class RecordingIterator(wrapt.ObjectProxy):
         token = recorder.enter()
         try:
             item = step(*args)
-        except StopIteration:
-            recorder.leave(token)
-            recorder.close()
-            raise
         except BaseException as exc:
-            recorder.leave(token)
-            recorder.close(exc)
+            _step_failed(recorder, token, exc, StopIteration)
             raise
         recorder.leave(token)
         recorder.take(item)
@@ -108,10 +117,6 @@ class RecordingIterator(wrapt.ObjectProxy):
 
     def __next__(self):
         return self._self_step(next, self.__wrapped__)
-
-    def __del__(self):
-        # dropped before the end (a `break`, an abandoned endless stream): end the span
-        _finalise(self)
 
 
 class RecordingGenerator(RecordingIterator):
@@ -130,12 +135,8 @@ class RecordingGenerator(RecordingIterator):
             self._self_recorder.close()
 
 
-class RecordingAsyncIterator(wrapt.ObjectProxy):
+class RecordingAsyncIterator(_RecordingProxy):
     """An async one-shot iterator that reports each item taken."""
-
-    def __init__(self, wrapped: Any, recorder: Recorder) -> None:
-        super().__init__(wrapped)
-        self._self_recorder = recorder
 
     def __aiter__(self):
         return self
@@ -145,13 +146,8 @@ class RecordingAsyncIterator(wrapt.ObjectProxy):
         token = recorder.enter()
         try:
             item = await step(*args)
-        except StopAsyncIteration:
-            recorder.leave(token)
-            recorder.close()
-            raise
         except BaseException as exc:
-            recorder.leave(token)
-            recorder.close(exc)
+            _step_failed(recorder, token, exc, StopAsyncIteration)
             raise
         recorder.leave(token)
         recorder.take(item)
@@ -159,9 +155,6 @@ class RecordingAsyncIterator(wrapt.ObjectProxy):
 
     def __anext__(self):
         return self._self_step(self.__wrapped__.__anext__)
-
-    def __del__(self):
-        _finalise(self)
 
 
 class RecordingAsyncGenerator(RecordingAsyncIterator):
