@@ -45,12 +45,12 @@ TEXTS = {
 }
 
 
-def make_store(texts=TEXTS, exporter=None, size=32):
-    """An InMemoryVectorStore holding ``texts`` (id -> text).
+def make_store(texts=TEXTS, exporter=None, size=32, cls=InMemoryVectorStore):
+    """An InMemoryVectorStore (or subclass ``cls``) holding ``texts`` (id -> text).
 
     With ``exporter``, what memobs recorded of building it (its writes) is cleared.
     """
-    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=size))
+    store = cls(DeterministicFakeEmbedding(size=size))
     store.add_documents([Document(page_content=t, id=i) for i, t in texts.items()])
     if exporter is not None:
         exporter.clear()

@@ -14,41 +14,24 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 
 import pytest
 from helpers import events, finished
+from langchain_helpers import make_store as _make_store
 
-os.environ.setdefault("MEM0_TELEMETRY", "False")
-os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memobs-test-mem0-"))
-
-pytest.importorskip("langchain_core")
-pytest.importorskip("numpy")
 retrievers_suite = pytest.importorskip("langchain_tests.integration_tests.retrievers")
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.embeddings import DeterministicFakeEmbedding
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.vectorstores import InMemoryVectorStore
+from langchain_core.callbacks import CallbackManagerForRetrieverRun  # noqa: E402
+from langchain_core.documents import Document  # noqa: E402
+from langchain_core.retrievers import BaseRetriever  # noqa: E402
+from langchain_core.vectorstores import InMemoryVectorStore  # noqa: E402
 
-import memobs_otel as memobs
-
-TEXTS = [
-    "Refunds are issued within fourteen days of delivery.",
-    "Premium members get free express shipping.",
-    "Gift cards cannot be exchanged for cash.",
-    "Orders above fifty euros ship for free in the EU.",
-    "Support is available on weekdays from nine to five.",
-]
+import memobs_otel as memobs  # noqa: E402
 
 
 def make_store(cls=InMemoryVectorStore):
-    store = cls(DeterministicFakeEmbedding(size=32))
-    store.add_documents([Document(page_content=t, id=f"d{i}") for i, t in enumerate(TEXTS)])
-    return store
+    return _make_store(cls=cls)
 
 
 class StoreRetriever(BaseRetriever):
