@@ -84,6 +84,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -268,15 +270,39 @@ def _record_answer(text: Any) -> list[tuple[str, str]]:
     best = _merge(results, order)
     _one_per_content(best, entities)
     cited = sorted(best, key=order.__getitem__)
-    if not cited:
+    # an answer recorded again in the same turn (streamed chunks, a retry) cites nothing twice
+    new = _first_time_in_turn(turns[-1] if turns else trace_id, cited)
+    if not new:
         return cited
     if current.is_recording():
-        _cite_all(best, cited)
+        _cite_all(best, new)
     else:  # one span of the turn's own for the answer's citations
         span = config.get_tracer().start_span(semconv.CITE_SPAN_NAME, attributes=memory_span_ids())
         with trace.use_span(span, end_on_exit=True):
-            _cite_all(best, cited)
+            _cite_all(best, new)
     return cited
+
+
+# per turn (innermost memobs.context block, else trace): the keys already cited in it;
+# the most recent MAX_TURNS_CITED turns are kept
+MAX_TURNS_CITED = 1024
+_cited_in_turn: "OrderedDict[int, set[tuple[str, str]]]" = OrderedDict()
+_cited_lock = threading.Lock()
+
+
+def _first_time_in_turn(turn_key: int, cited: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The keys of ``cited`` not yet cited in this turn (and marks them cited)."""
+    with _cited_lock:
+        done = _cited_in_turn.get(turn_key)
+        if done is None:
+            done = _cited_in_turn[turn_key] = set()
+            while len(_cited_in_turn) > MAX_TURNS_CITED:
+                _cited_in_turn.popitem(last=False)
+        else:
+            _cited_in_turn.move_to_end(turn_key)
+        new = [key for key in cited if key not in done]
+        done.update(new)
+    return new
 
 
 def _cite_all(best: dict[tuple[str, str], Citation], cited: list[tuple[str, str]]) -> None:

@@ -139,8 +139,21 @@ def test_batch_with_a_context_per_input_keeps_them_apart(spans, store, instrumen
     results = RunnableLambda(answer_one).batch([TEXTS["d1"], TEXTS["d2"]])
     assert results == [([("document", "d1")], [("document", "d1")]),
                        ([("document", "d2")], [("document", "d2")])]
+    # each turn's second answer names the same document again: recorded once per turn
     cited = sorted((e["memobs.request.id"], e["memobs.entity.id"]) for e in events(spans, "memobs.citation"))
-    assert cited == [("Premium m", "d2"), ("Premium m", "d2"), ("The refun", "d1"), ("The refun", "d1")]
+    assert cited == [("Premium m", "d2"), ("The refun", "d1")]
+
+
+def test_an_answer_recorded_again_in_the_turn_cites_once(spans, store, instrumented):
+    """Streamed chunks or a retry call record_answer again: the turn's citations are not counted twice."""
+    chain, _ = rag_chain(store)
+    with memobs.context(session_id="s-1"):
+        answer = chain.invoke(TEXTS["d1"])
+        assert [memobs.record_answer(answer) for _ in range(3)] == [[("document", "d1")]] * 3
+    with memobs.context(session_id="s-1"):  # a new turn: cited again
+        answer = chain.invoke(TEXTS["d1"])
+        assert memobs.record_answer(answer) == [("document", "d1")]
+    assert [e["memobs.entity.id"] for e in events(spans, "memobs.citation")] == ["d1", "d1"]
 
 
 def test_sibling_blocks_in_one_span_are_kept_apart(spans, store, instrumented, tracer_provider):
