@@ -424,9 +424,26 @@ def _finish(active: _Active, result: Any, spec: RetrievalSpec,
             else:
                 entities = result_entities(entities_of(result) if entities_of is not None else result, spec)
                 _record_entities(span, entities, spec, nested=active.nested, own_span=True)
+        elif not _warned_no_provider:
+            _warn_if_no_provider()
     finally:
         _close(active, end=stream is None)
     return result if stream is None else stream
+
+
+NO_PROVIDER_MESSAGE = ("memobs: retrievals are not being recorded: no OpenTelemetry tracer provider is set up "
+                       "(call memobs.configure(db_path=...) once at start-up, or set a global SDK "
+                       "TracerProvider)")
+_warned_no_provider = False
+
+
+def _warn_if_no_provider() -> None:
+    """Once: a retrieval ran but nothing records it because no SDK provider exists
+    (``memobs.instrument()`` without ``configure()``); a sampled-out span says nothing."""
+    global _warned_no_provider
+    _warned_no_provider = True
+    if isinstance(config.tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        guard.log_once("no tracer provider", message=NO_PROVIDER_MESSAGE)
 
 
 class _StreamRecorder:

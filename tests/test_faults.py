@@ -171,3 +171,29 @@ def test_configure_with_sdk_disabled_sets_nothing_up(monkeypatch):
     assert handle.tracer_provider is None
     assert handle.force_flush() is True
     handle.shutdown()
+
+
+def test_no_provider_set_up_says_so_once(caplog):
+    """instrument()/decorate without configure(): nothing can be recorded, and memobs says why, once."""
+    import logging
+
+    from opentelemetry import trace as trace_api
+
+    from memobs_otel import guard, recording
+
+    @memobs.observe_retrieval(entity_type="fact")
+    def search(query):
+        return [{"id": "f1", "content": "Refunds take five days"}]
+
+    guard.reset_logged()
+    recording._warned_no_provider = False
+    config.use_tracer_provider(trace_api.NoOpTracerProvider())
+    try:
+        with caplog.at_level(logging.WARNING, logger="memobs_otel"):
+            assert search("refunds") == [{"id": "f1", "content": "Refunds take five days"}]
+            assert search("refunds") == [{"id": "f1", "content": "Refunds take five days"}]
+        assert [r.getMessage() for r in caplog.records].count(recording.NO_PROVIDER_MESSAGE + "; memobs will not "
+                                                              "repeat this warning") == 1
+    finally:
+        config.use_tracer_provider(None)
+        recording._warned_no_provider = False
