@@ -75,7 +75,8 @@ def test_never_retrieved_documents_are_stale_and_deletes_leave_the_queue(instrum
                               ("kb-gift", "Gift cards", ["high_cost_low_cite"], 33)]
 
     store.store.pop("kb-ship")  # behind memobs's back: only a complete snapshot can tell
-    assert memobs_langchain.snapshot(store) == 1
+    # complete=True: this store is the only InMemoryVectorStore, so its class name names it alone
+    assert memobs_langchain.snapshot(store, complete=True) == 1
     provider.force_flush()
     assert queue(db, now) == [("kb-gift", "Gift cards", ["high_cost_low_cite"], 33)]
     assert statuses(db) == {"kb-gift": "active", "kb-refund": "deleted", "kb-ship": "deleted"}
@@ -181,3 +182,17 @@ def test_chroma_snapshot_pages_through_the_collection(instrumented, tmp_path, mo
         assert statuses(db)["c3"] == "deleted"
     finally:
         client.delete_collection("kb-inventory")
+
+
+def test_two_unnamed_stores_of_one_class_never_delete_each_other(instrumented, tmp_path):
+    """Found trying memobs as a new user: two InMemoryVectorStores share the store name
+    (their class name); a snapshot of one must not mark the other's documents deleted."""
+    db = tmp_path / "memobs.db"
+    provider = record_to(db)
+    faq, products = (InMemoryVectorStore(DeterministicFakeEmbedding(size=16)) for _ in range(2))
+    faq.add_documents([Document(id="faq-1", page_content="Refunds take five days")])
+    products.add_documents([Document(id="prod-1", page_content="The kettle holds 1.7 litres")])
+    assert memobs_langchain.snapshot(faq) == 1
+    assert memobs_langchain.snapshot(products) == 1
+    provider.force_flush()
+    assert statuses(db) == {"faq-1": "active", "prod-1": "active"}

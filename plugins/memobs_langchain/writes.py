@@ -26,8 +26,11 @@ retriever spans use), or the ``store`` option when it is a string; a
 callable ``store`` is given the vector store here.
 
 **Snapshot.** ``memobs_langchain.snapshot(vector_store)`` records what the
-store holds through ``memobs.record_inventory`` (complete: entries memobs
-knew for that store and are gone are marked deleted). Supported:
+store holds through ``memobs.record_inventory``. It is complete (entries
+memobs knew for that store and are gone are marked deleted) when the store
+is named — ``snapshot(vs, store="faq")`` or ``memobs.instrument("langchain",
+store=...)`` — or when you say ``complete=True``: unnamed stores go by their
+class name, which two stores of one class share. Supported:
 
 - ``InMemoryVectorStore`` (its ``store`` dict): the whole store;
 - ``langchain_chroma.Chroma`` (``get`` paged by ``limit``/``offset``): the whole collection;
@@ -242,6 +245,12 @@ def snapshot(vector_store: Any, entity_type: Any = None, *, store: str | None = 
     options given to ``memobs.instrument("langchain", ...)``). Returns the
     number of documents recorded, or ``None`` (unsupported store without
     ``ids``, memobs disabled, or a failure: logged once). Never raises.
+
+    ``complete`` (the snapshot is the whole store: documents of this store
+    missing from it are marked deleted) defaults to true only when the store
+    is named — ``store=`` here or ``memobs.instrument("langchain", store=...)``
+    — and the whole store was read: two stores of one class share the
+    class name, and a complete snapshot of one would delete the other's.
     """
     from memobs_otel.instrumentation import frameworks
 
@@ -250,6 +259,7 @@ def snapshot(vector_store: Any, entity_type: Any = None, *, store: str | None = 
     owner = guard.safe_invoke(KIND, lambda: frameworks().get("langchain"))
     if entity_type is None:
         entity_type = owner.entity_type if owner is not None and owner.is_instrumented else "document"
+    named = store is not None or (owner is not None and owner.is_instrumented and owner.store is not None)
     if store is None:
         store = store_name(owner.store if owner is not None and owner.is_instrumented else None, vector_store)
     if ids is not None:
@@ -265,4 +275,4 @@ def snapshot(vector_store: Any, entity_type: Any = None, *, store: str | None = 
                        message=f"memobs: snapshot() cannot list the documents of a "
                                f"{type(vector_store).__name__}; pass ids=[...] (read with get_by_ids)")
         return None
-    return record_inventory(documents, entity_type, store, True if complete is None else complete)
+    return record_inventory(documents, entity_type, store, named if complete is None else complete)
