@@ -244,8 +244,9 @@ def test_empty_store_says_so(handle, db):
     handle.shutdown()
     result = CliRunner().invoke(cli_main, ["budget", "--db", db])
     assert result.exit_code == 0
-    assert result.output.strip() == (
+    assert result.output.splitlines()[0] == (
         "No turn in the last 30 days has both memory injected and a prompt size recorded.")
+    assert "memobs.record_prompt(text=...)" in " ".join(result.output.split())  # and how to get one
     data = json.loads(CliRunner().invoke(cli_main, ["budget", "--db", db, "--json"]).output)
     assert (data["turns"], data["memory_share"], data["top_turns"]) == (0, None, [])
 

@@ -50,6 +50,10 @@ def render_budget(budget, scope: str, top: int | None = None) -> None:
     out = console()
     if not budget.turns:
         out.print(f"No turn in the {scope} has both memory injected and a prompt size recorded.", markup=False)
+        out.print("A prompt's size comes from an LLM span reporting its input tokens (OpenInference, "
+                  "OpenLLMetry, or a LangChain/LlamaIndex model that reports usage), or from "
+                  "memobs.record_prompt(text=...) called in the turn (the memobs.context block).",
+                  markup=False)
         return
     totals = Table(title=f"Context budget, {scope}: {budget.turns:,} turns, "
                          f"{budget.prompt_tokens:,} prompt tokens")
