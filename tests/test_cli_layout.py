@@ -180,3 +180,17 @@ def test_numbers_out_of_range_are_one_line_and_exit_2(db, args, message):
 def test_clickhouse_schema_ttl_days_is_one_line(value, message):
     result = run("clickhouse-schema", "--ttl-days", value)
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"memobs: error: {message}\n")
+
+
+def test_short_types_and_ids_keep_the_entity_header_whole(tmp_path):
+    """Found trying memobs as a new user: with type "note" and id "n0" the column was 4 wide and
+    its header printed as "enti" / "ty"."""
+    agent = Agent(tmp_path / "short.db")
+    for d in (10, 11, 12):
+        agent.search(day(5, d), [{"type": "note", "id": "n0", "tokens": 1500}], user="alice")
+    agent.store()
+    for command in ("stats", "review"):
+        result = run(command, "--db", agent.path, "--days", DAYS)
+        assert result.exit_code == 0, result.output
+        assert any(line.split()[:2] in (["entity", "surfaced"], ["score", "entity"])
+                   for line in result.output.splitlines() if line.strip()), result.output

@@ -46,7 +46,7 @@ def render_review(candidates, title: str, limit: int = 0) -> None:
     entity_width, what_width = flexible_widths(
         out.width, [["score", *(n[0] for n in numbers)], ["cited", *(n[1] for n in numbers)],
                     ["wasted", *(n[2] for n in numbers)]],
-        [max(max(len(c.entity_type), len(c.entity_id)) for c in shown),
+        [max(len("entity"), *(max(len(c.entity_type), len(c.entity_id)) for c in shown)),  # header whole
          max(len(line) for text in what for line in text.plain.splitlines())])
     table = new_table(title)
     table.add_column("score", justify="right", no_wrap=True)

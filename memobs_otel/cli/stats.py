@@ -58,7 +58,7 @@ def render_stats(stats, title: str) -> None:
     rows = [(str(s.surfaced_count), f"{s.total_prompt_tokens:,}", str(s.distinct_session_count),
              str(s.citation_count), fmt_rate(s.citation_rate), fmt_time(s.last_injected_at)) for s in stats]
     headers = ("surfaced", "tokens", "sess", "cited", "rate", "last injected")
-    need = max(max(len(s.entity_type), len(s.entity_id)) for s in stats)
+    need = max(len("entity"), *(max(len(s.entity_type), len(s.entity_id)) for s in stats))  # header whole
     out = console()
     [entity_width] = flexible_widths(out.width, [[h, *col] for h, col in zip(headers, zip(*rows))], [need])
     table = new_table(title)
