@@ -162,7 +162,8 @@ class SQLiteSpanExporter(SpanExporter):
         except Exception as exc:  # never reach the host application
             self.record_losses(SPANS_EXPORT_FAILED, len(spans))
             self._log_once(exc, f"could not export {len(spans)} span(s) to {self.path}"
-                           " (counted in the file's export_losses once it can be written)")
+                           " (counted in the file's export_losses once it can be written;"
+                           f" `memobs doctor --db {self.path}` says why)")
             return SpanExportResult.FAILURE
 
     def record_losses(self, kind: str, count: int) -> None:
