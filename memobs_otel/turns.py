@@ -99,6 +99,17 @@ def add_to(provider) -> TurnSpanProcessor | None:
     return processor
 
 
+def stop(provider) -> None:
+    """Stop the turn processor memobs added to ``provider``, if any (what a ``configure()``
+    handle's ``shutdown`` does for its own); a later ``configure()`` adds a fresh one."""
+    try:
+        processor = _stamped.get(provider)
+    except TypeError:
+        return
+    if processor is not None:
+        processor.shutdown()
+
+
 def exported() -> bool:
     """memobs records through a provider that stamps turns (``configure()``, :func:`add_to`)."""
     from . import config

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
-from memobs_otel import config, guard  # noqa: E402
+from memobs_otel import config, guard, turns  # noqa: E402
 
 _MEMOBS_ENV = (
     "MEMOBS_ENABLED", "OTEL_SDK_DISABLED", "MEMOBS_CAPTURE_CONTENT",
@@ -43,6 +43,9 @@ def _clean_memobs_env(monkeypatch):
     monkeypatch.undo()
     config.reload_settings()
     config.use_tracer_provider(_provider)
+    # a test that configured memobs on the session provider without shutting its handle
+    # down must not leave memobs.turn.id stamped on every later test's spans
+    turns.stop(_provider)
 
 
 @pytest.fixture
