@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks [--quick | --full] [--only 1,4,8]
 
-Sections (the README's Performance section explains each row and what limits it):
+Sections (benchmarks/README.md explains each row and what limits it):
 1-3 decorator overhead and kill switch, 4 tokens and fingerprints,
 5-7 the SQLite store (``bench_store``), 8 LangChain peers (wall clock, each
 in its own process: ``peers``; all in one process, timed and with

@@ -55,7 +55,7 @@ def run(size: str = "default") -> list[Row]:
                         f"{exported:,.0f} ev/s",
                         f"ReadableSpans, 512 per export(); raw executemany {raw:,.0f} rows/s;"
                         f" median of {len(seconds['export'])} interleaved run(s);"
-                        f" export/raw {exported / raw:.2f}x", ">= 100k ev/s", exported >= 100_000))
+                        f" export/raw {exported / raw:.2f}x", ">= 50k ev/s", exported >= 50_000))  # SPEC §10
         rows.append(Row("5", "  of which the store's writer alone (Writer.write)", f"{ingest:,.0f} ev/s",
                         f"the same spans as SpanRecords; writer/raw {ingest / raw:.2f}x"))
         rows.append(Row("5", "  the writer's own statements replayed (SQL alone)", f"{replayed:,.0f} ev/s",

@@ -4,9 +4,8 @@ What share of the prompt tokens of the window's turns is memory, and the
 uncited part of it, as cards and over time (the report's time axis: the
 budget's per-day figures summed into its buckets, then as a share of the
 bucket's prompt tokens). The figures are ``store.context_budget``'s, so the
-page says what ``memobs budget`` says. A store without the method
-(ClickHouse, for now) or a window without counted turns shows a short note
-saying how to get one.
+page says what ``memobs budget`` says, on SQLite and ClickHouse alike. A
+window without counted turns shows a short note saying how to get one.
 """
 
 from __future__ import annotations
