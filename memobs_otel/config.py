@@ -57,18 +57,7 @@ def _capture_from_env() -> bool | str:
 
 
 def _memory_budget_from_env() -> float:
-    raw = os.environ.get(MEMORY_BUDGET_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_MEMORY_BUDGET_MB
-    try:
-        value = float(raw)
-        if value > 0:
-            return value
-    except ValueError:
-        pass
-    guard.log_once(f"{MEMORY_BUDGET_ENV}={raw!r}", message=f"memobs: {MEMORY_BUDGET_ENV}={raw!r} is not a positive "
-                                                         f"number; using {DEFAULT_MEMORY_BUDGET_MB}")
-    return DEFAULT_MEMORY_BUDGET_MB
+    return guard.env_number(MEMORY_BUDGET_ENV, DEFAULT_MEMORY_BUDGET_MB, 0, above=True)
 
 
 @dataclass

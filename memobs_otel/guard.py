@@ -68,3 +68,23 @@ def safe_invoke(kind: str, fn: Callable[..., Any], *args: Any, default: Any = No
     except BaseException as exc:  # noqa: BLE001 - the whole point (see the module docstring)
         log_once(kind, exc)
         return default
+
+
+def env_number(name: str, default, minimum: float = 0, *, above: bool = False, cast=float):
+    """Environment variable ``name`` as a number (``cast``: ``float`` or ``int``) at least
+    ``minimum`` (greater than it with ``above``); unset or blank: ``default``; anything
+    else: ``default``, logged once. Never raises."""
+    import os
+
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = cast(raw.strip())
+    except ValueError:
+        value = None
+    if value is not None and (value > minimum if above else value >= minimum):
+        return value
+    bound = f"{'greater than' if above else 'at least'} {minimum}"
+    log_once(f"{name}={raw!r}", message=f"memobs: {name}={raw!r} is not a number {bound}; using {default}")
+    return default

@@ -49,18 +49,7 @@ EXACT_CHARS_ENV = "MEMOBS_TOKEN_EXACT_CHARS"
 
 def exact_chars_from_env() -> int:
     """``MEMOBS_TOKEN_EXACT_CHARS`` as a positive int, else ``DEFAULT_EXACT_CHARS`` (logged once)."""
-    raw = os.environ.get(EXACT_CHARS_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_EXACT_CHARS
-    try:
-        value = int(raw)
-        if value > 0:
-            return value
-    except ValueError:
-        pass
-    guard.log_once(f"{EXACT_CHARS_ENV}={raw!r}", message=f"memobs: {EXACT_CHARS_ENV}={raw!r} is not a positive "
-                                                       f"integer; using {DEFAULT_EXACT_CHARS}")
-    return DEFAULT_EXACT_CHARS
+    return guard.env_number(EXACT_CHARS_ENV, DEFAULT_EXACT_CHARS, 0, above=True, cast=int)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ..guard import env_number
 from ..store.losses import SPANS_EXPORT_FAILED, SPANS_SHED, SPANS_UNWRITTEN_AT_SHUTDOWN
 
 logger = logging.getLogger("memobs_otel")
@@ -72,18 +73,6 @@ DEFAULT_MAX_BLOCK_S = 10.0
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
 
 
-def _env_number(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        logger.warning("memobs: %s=%r is not a number; using %s", name, raw, default)
-        return default
-    return value if value >= minimum else default
-
-
 class ShutdownBudget:
     """One time budget for shutting down several processors: the clock
     starts at the first ``start()``, so two processors share ``timeout_s``
@@ -91,7 +80,7 @@ class ShutdownBudget:
     taking it in full."""
 
     def __init__(self, timeout_s: float | None = None) -> None:
-        self.timeout_s = (_env_number("MEMOBS_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0.0)
+        self.timeout_s = (env_number("MEMOBS_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_S, 0.0)
                           if timeout_s is None else max(0.0, float(timeout_s)))
         self._deadline: float | None = None
         self._lock = threading.Lock()
@@ -125,16 +114,16 @@ class QueueSpanProcessor(SpanProcessor):
         name: str = "memobs",
     ) -> None:
         self.span_exporter = exporter
-        self.max_queue_size = int(max_queue_size or _env_number(
+        self.max_queue_size = int(max_queue_size or env_number(
             "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, 1))
-        batch = int(max_export_batch_size or _env_number(
+        batch = int(max_export_batch_size or env_number(
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_MAX_EXPORT_BATCH_SIZE, 1))
         self.max_export_batch_size = min(batch, self.max_queue_size)
         delay_ms = (schedule_delay_millis if schedule_delay_millis is not None
-                    else _env_number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, 0))
+                    else env_number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, 0))
         self.schedule_delay_s = max(0.001, delay_ms / 1000)
         self.block = block
-        self.max_block_s = (_env_number("MEMOBS_EXPORT_BLOCK_TIMEOUT", DEFAULT_MAX_BLOCK_S, 0.0)
+        self.max_block_s = (env_number("MEMOBS_EXPORT_BLOCK_TIMEOUT", DEFAULT_MAX_BLOCK_S, 0.0)
                             if max_block_s is None else max_block_s)
         self.shutdown_budget = shutdown_budget or ShutdownBudget()
         self.on_loss = on_loss
