@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import math
 
 import pytest
 import tiktoken
@@ -15,12 +13,12 @@ pytest.importorskip("llama_index.core")
 
 from llama_index.core import Settings, VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import QueryFusionRetriever
 from llama_index.core.schema import MetadataMode, QueryBundle, TextNode
 
 import memobs_otel as memobs
+from llamaindex_helpers import BagOfWords
 from memobs_otel import config
 from memobs_otel.fingerprint import content_hash, minhash, simhash, simhash_hex
 
@@ -33,27 +31,6 @@ TEXTS = {
     "n3": "Orders above fifty euros ship for free",
     "n4": "Support is available on weekdays",
 }
-
-
-class BagOfWords(BaseEmbedding):
-    """A small deterministic embedding: hashed word counts, L2-normalised. No network."""
-
-    @staticmethod
-    def _vector(text: str) -> list[float]:
-        v = [0.0] * 64
-        for word in text.lower().split():
-            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm for x in v]
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vector(text)
 
 
 @pytest.fixture(scope="module")
